@@ -1,0 +1,144 @@
+"""A kernel's declaration of what it supports: the contract's capability dict, typed.
+
+A kernel needs no import of attnspec: a plain dict attribute ``fn.attnspec`` declares its
+capabilities (kernel-contract.md, "Declaring capabilities"). KernelSpec is the same
+declaration as a typed, validated object; ``KernelSpec(...)(fn)`` and :func:`attnspec_kernel`
+attach it as that dict.
+
+Beyond the contract's keys, two optional keys describe the kernel's precision model, from which
+the error budget is derived (docs/error-budget.md):
+
+    "accumulation": "float32"   dtype of scores, softmax and sums (default: float32, or the
+                                input dtype when that is wider)
+    "rounds_p": True            P is rounded to the input dtype before P @ V, as
+                                FlashAttention-2 does (default: True for fp16/bf16 inputs, the
+                                lenient choice; declare False to be held to the tighter budget)
+
+and "scale" (default True: the kernel accepts ``scale=``) and "deterministic" (default True).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Callable
+
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+DEVICES = ("cpu", "cuda")
+CAUSAL = ("bottom_right", "top_left")
+EMPTY_ROWS = ("zero", "nan")
+LAYOUTS = ("bhld", "blhd")
+FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic")
+
+
+class SpecError(ValueError):
+    """An invalid capability declaration; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    dtypes: tuple[str, ...]
+    devices: tuple[str, ...] = ("cpu",)
+    causal: str | None = None
+    alibi: bool = False
+    mask: bool = False
+    gqa: bool = False
+    window: bool = False
+    softcap: bool = False
+    lse: bool = False
+    backward: bool = False
+    scale: bool = True
+    deterministic: bool = True
+    empty_rows: str = "zero"
+    layout: str = "bhld"
+    accumulation: str | None = None
+    rounds_p: bool | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "dtypes", _names("dtypes", self.dtypes, DTYPES))
+        object.__setattr__(self, "devices", _names("devices", self.devices, DEVICES))
+        if not self.dtypes:
+            raise SpecError("'dtypes' must name at least one of " + ", ".join(DTYPES))
+        if not self.devices:
+            raise SpecError("'devices' must name at least one of " + ", ".join(DEVICES))
+        if self.causal not in (None,) + CAUSAL:
+            raise SpecError(
+                f"'causal' must be 'bottom_right', 'top_left' or False, got {self.causal!r}"
+            )
+        for name in FEATURES:
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"'{name}' must be True or False, got {getattr(self, name)!r}")
+        if self.empty_rows not in EMPTY_ROWS:
+            raise SpecError(f"'empty_rows' must be 'zero' or 'nan', got {self.empty_rows!r}")
+        if self.layout not in LAYOUTS:
+            raise SpecError(f"'layout' must be 'bhld' or 'blhd', got {self.layout!r}")
+        if self.accumulation is not None and self.accumulation not in DTYPES:
+            raise SpecError(
+                f"'accumulation' must be one of {', '.join(DTYPES)}, got {self.accumulation!r}"
+            )
+        if self.rounds_p is not None and not isinstance(self.rounds_p, bool):
+            raise SpecError(f"'rounds_p' must be True or False, got {self.rounds_p!r}")
+
+    @classmethod
+    def from_declaration(cls, declaration: Any) -> "KernelSpec":
+        """Validate a capability dict (or pass a KernelSpec through)."""
+        if isinstance(declaration, KernelSpec):
+            return declaration
+        if not isinstance(declaration, dict):
+            raise SpecError(
+                f"the attnspec declaration must be a dict, got {type(declaration).__name__}"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(declaration) - known)
+        if unknown:
+            raise SpecError(
+                f"unknown capability key(s) {', '.join(map(repr, unknown))}; "
+                f"known keys: {', '.join(sorted(known))}"
+            )
+        if "dtypes" not in declaration:
+            raise SpecError("the declaration must name its 'dtypes', e.g. ['float32']")
+        values = dict(declaration)
+        if values.get("causal") is False:
+            values["causal"] = None
+        if values.get("causal") is True:
+            raise SpecError("'causal' must say which alignment: 'bottom_right' or 'top_left'")
+        return cls(**values)
+
+    def to_declaration(self) -> dict:
+        """The import-free dict form, as a kernel module would write it."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["dtypes"] = list(self.dtypes)
+        out["devices"] = list(self.devices)
+        out["causal"] = self.causal or False
+        return out
+
+    def accumulation_for(self, input_dtype: str) -> str:
+        """The accumulation dtype for inputs of ``input_dtype`` (the wider of the two)."""
+        order = {"bfloat16": 0, "float16": 0, "float32": 1, "float64": 2}
+        declared = self.accumulation or "float32"
+        return input_dtype if order[input_dtype] > order[declared] else declared
+
+    def rounds_p_for(self, input_dtype: str) -> bool:
+        """Whether P may be rounded to ``input_dtype`` before P @ V."""
+        if self.rounds_p is not None:
+            return self.rounds_p
+        return input_dtype in ("float16", "bfloat16")
+
+    def __call__(self, fn: Callable) -> Callable:
+        """Use as a decorator: attach this declaration to ``fn`` as ``fn.attnspec``."""
+        fn.attnspec = self.to_declaration()
+        return fn
+
+
+def attnspec_kernel(**capabilities) -> Callable[[Callable], Callable]:
+    """Decorator form: ``@attnspec_kernel(dtypes=["float16"], causal="bottom_right")``."""
+    return KernelSpec.from_declaration(capabilities)
+
+
+def _names(key: str, values, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(values, str) or not hasattr(values, "__iter__"):
+        raise SpecError(f"'{key}' must be a list of names, got {values!r}")
+    names = tuple(str(v).removeprefix("torch.") for v in values)  # torch.float16 -> "float16"
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise SpecError(f"'{key}' has unsupported value(s) {bad}; supported: {', '.join(allowed)}")
+    return names
