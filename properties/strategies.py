@@ -1,0 +1,138 @@
+"""Hypothesis strategies that draw attention cases the way kernels break.
+
+Peers' suites draw random normal inputs at one seed with equal, even lengths and contiguous
+tensors. These strategies draw instead: odd, prime and tile-edge lengths; Lq != Lk both ways
+(decode Lq = 1, Lq > Lk); GQA and MQA; head dims that are not multiples of 8 and Dv != D;
+batches and heads with distinct data; transposed and offset views; masks with fully masked rows
+and broadcast shapes; logits up to ~1e4; near ties; duplicate keys; rows whose score ranges
+differ by orders of magnitude; hidden keys carrying the largest logits; explicit scales
+(including 0 and negative ones); softcap, ALiBi, windows and causal masks together.
+
+Only the features a kernel declares are ever drawn (kernel-contract.md: the suite never passes a
+keyword the kernel did not declare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from attnspec.kernels.spec import KernelSpec
+
+from .recipe import Recipe
+
+PRIMES = (2, 3, 5, 7, 11, 13, 17, 31, 37, 61, 67, 101, 127, 131, 257, 509, 1021)
+TILE_EDGES = (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257)
+HEAD_DIMS = (16, 24, 40, 64, 72, 80, 96, 100, 128, 160, 256)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of drawn cases (a profile's choice)."""
+
+    max_len: int = 64
+    max_batch: int = 2
+    max_heads: int = 4
+    max_head_dim: int = 64
+    max_scores: int = 2 * 4 * 64 * 64  # cap on B * Hq * Lq * Lk
+
+
+def lengths(limits: Limits) -> st.SearchStrategy[int]:
+    cap = limits.max_len
+    return st.one_of(
+        st.integers(1, min(8, cap)),
+        st.sampled_from([n for n in PRIMES if n <= cap] or [1]),
+        st.sampled_from([n for n in TILE_EDGES if n <= cap] or [cap]),
+        st.integers(1, cap),
+    )
+
+
+def head_dims(limits: Limits) -> st.SearchStrategy[int]:
+    return st.one_of(
+        st.integers(1, min(12, limits.max_head_dim)),
+        st.sampled_from([d for d in HEAD_DIMS if d <= limits.max_head_dim] or [1]),
+    )
+
+
+@st.composite
+def shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
+    """B, Hq, Hk, Lq, Lk, D, Dv under the limits, GQA only when declared."""
+    batch = draw(st.integers(1, limits.max_batch))
+    if spec.gqa:
+        kv_heads = draw(st.integers(1, max(1, limits.max_heads // 2)))
+        group = draw(st.integers(1, max(1, limits.max_heads // kv_heads)))
+        q_heads = kv_heads * group  # group 1 is MHA; kv_heads 1 with group > 1 is MQA
+    else:
+        q_heads = kv_heads = draw(st.integers(1, limits.max_heads))
+    q_len = draw(st.one_of(st.just(1), lengths(limits)))  # decode is common enough to favour
+    kv_len = draw(lengths(limits))
+    while batch * q_heads * q_len * kv_len > limits.max_scores:  # shrink the longer side
+        if q_len >= kv_len and q_len > 1:
+            q_len = (q_len + 1) // 2
+        elif kv_len > 1:
+            kv_len = (kv_len + 1) // 2
+        else:
+            break
+    head_dim = draw(head_dims(limits))
+    value_dim = draw(st.one_of(st.just(head_dim), head_dims(limits)))
+    return dict(batch=batch, q_heads=q_heads, kv_heads=kv_heads, q_len=q_len, kv_len=kv_len,
+                head_dim=head_dim, value_dim=value_dim)
+
+
+def value_regimes() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {
+            "logit_scale": st.one_of(
+                st.just(1.0),
+                st.floats(0.01, 10.0),
+                st.sampled_from([30.0, 300.0, 3000.0]),  # max |s| ~ 3 logit_scale: up to ~1e4
+            ),
+            "row_spread": st.sampled_from([0.0, 0.0, 1.0, 3.0]),
+            "near_ties": st.booleans(),
+            "duplicate_keys": st.integers(0, 3),
+            "value_offset": st.sampled_from([0.0, 0.0, 3.0, -50.0]),
+            "score_shift": st.sampled_from([0.0, 0.0, 40.0, -200.0, -2.0e4]),
+        }
+    )
+
+
+@st.composite
+def options(draw, spec: KernelSpec, shape: dict) -> dict:
+    """Keyword options, each only if the kernel declares it."""
+    out: dict = {}
+    if spec.scale:
+        out["scale"] = draw(st.one_of(
+            st.none(), st.sampled_from([1.0, 0.5, 0.125, 1 / 3, 2.0, 0.0, -0.7])))
+    if spec.causal:
+        out["causal"] = draw(st.booleans())
+    if spec.alibi:
+        out["alibi"] = draw(st.sampled_from([None, "canonical", "random"]))
+    if spec.mask:
+        if draw(st.booleans()):
+            out["mask_density"] = draw(st.floats(0.05, 0.95))
+            out["mask_broadcast"] = draw(st.sampled_from(["full", "heads", "shared"]))
+            out["empty_rows"] = draw(st.integers(0, 2))
+        out["sentinel_trap"] = draw(st.booleans())
+    if spec.window:
+        side = st.one_of(st.none(), st.integers(0, 8))
+        out["window"] = draw(st.one_of(st.none(), st.tuples(side, side)))
+    if spec.softcap:
+        out["softcap"] = draw(st.one_of(st.none(), st.sampled_from([1.0, 5.0, 30.0, 50.0])))
+    if spec.lse:
+        out["return_lse"] = draw(st.booleans())
+    return out
+
+
+@st.composite
+def recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(), **fixed) -> Recipe:
+    """A full recipe for a kernel of ``spec`` in ``dtype``; ``fixed`` pins any fields."""
+    shape = draw(shapes(spec, limits))
+    fields = dict(shape, dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)))
+    fields.update(draw(value_regimes()))
+    fields.update(draw(options(spec, shape)))
+    fields["layout"] = draw(st.sampled_from(["contiguous", "transposed", "offset"]))
+    fields.update(fixed)
+    if fields.get("score_shift") and fields.get("scale") == 0.0:
+        fields["score_shift"] = 0.0  # a zero scale cannot carry a score shift
+    return Recipe(**fields)
