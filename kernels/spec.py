@@ -14,7 +14,10 @@ the error budget is derived (docs/error-budget.md):
                                 FlashAttention-2 does (default: True for fp16/bf16 inputs, the
                                 lenient choice; declare False to be held to the tighter budget)
 
-and "scale" (default True: the kernel accepts ``scale=``) and "deterministic" (default True).
+and "scale" (default True: the kernel accepts ``scale=``), "deterministic" (default True),
+"head_dim_multiple" (default 1) and "max_head_dim" (default None: no limit) for kernels that
+support only some head dims (both D and Dv), and "dv_equals_d" (default False) for kernels that
+need Dv == D.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ DEVICES = ("cpu", "cuda")
 CAUSAL = ("bottom_right", "top_left")
 EMPTY_ROWS = ("zero", "nan")
 LAYOUTS = ("bhld", "blhd")
-FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic")
+FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic",
+            "dv_equals_d")
 
 
 class SpecError(ValueError):
@@ -52,6 +56,9 @@ class KernelSpec:
     layout: str = "bhld"
     accumulation: str | None = None
     rounds_p: bool | None = None
+    head_dim_multiple: int = 1
+    max_head_dim: int | None = None
+    dv_equals_d: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "dtypes", _names("dtypes", self.dtypes, DTYPES))
@@ -77,6 +84,17 @@ class KernelSpec:
             )
         if self.rounds_p is not None and not isinstance(self.rounds_p, bool):
             raise SpecError(f"'rounds_p' must be True or False, got {self.rounds_p!r}")
+        if not isinstance(self.head_dim_multiple, int) or self.head_dim_multiple < 1:
+            raise SpecError(f"'head_dim_multiple' must be a positive integer, got "
+                            f"{self.head_dim_multiple!r}")
+        if self.max_head_dim is not None and (
+            not isinstance(self.max_head_dim, int) or self.max_head_dim < self.head_dim_multiple
+        ):
+            raise SpecError(f"'max_head_dim' must be an integer >= head_dim_multiple, got "
+                            f"{self.max_head_dim!r}")
+
+    def supports_head_dim(self, d: int) -> bool:
+        return d % self.head_dim_multiple == 0 and (self.max_head_dim is None or d <= self.max_head_dim)
 
     @classmethod
     def from_declaration(cls, declaration: Any) -> "KernelSpec":

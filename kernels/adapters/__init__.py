@@ -1,0 +1,1 @@
+"""Adapters presenting third-party attention kernels under the kernel contract."""
