@@ -44,6 +44,7 @@ class Recipe:
     window: tuple[int | None, int | None] | None = None
     softcap: float | None = None
     return_lse: bool = False
+    variant: float = 0.0  # in [0, 1): the transform parameter of a metamorphic property
 
     # Memory layout of the tensors handed to the kernel
     layout: str = "contiguous"  # "contiguous", "transposed" (a [B, L, H, D] buffer

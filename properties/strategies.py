@@ -48,11 +48,16 @@ def lengths(limits: Limits) -> st.SearchStrategy[int]:
     )
 
 
-def head_dims(limits: Limits) -> st.SearchStrategy[int]:
-    return st.one_of(
-        st.integers(1, min(12, limits.max_head_dim)),
-        st.sampled_from([d for d in HEAD_DIMS if d <= limits.max_head_dim] or [1]),
-    )
+def head_dims(spec: KernelSpec, limits: Limits) -> st.SearchStrategy[int]:
+    """Head dims the kernel supports: odd and small ones first, then common model sizes."""
+    cap = limits.max_head_dim if spec.max_head_dim is None else min(limits.max_head_dim,
+                                                                    spec.max_head_dim)
+    m = spec.head_dim_multiple
+    small = [d for d in range(m, min(12 * m, cap) + 1, m)]
+    common = [d for d in HEAD_DIMS if d <= cap and d % m == 0]
+    if not small and not common:
+        raise ValueError(f"no head dim is both a multiple of {m} and <= {cap}")
+    return st.one_of(st.sampled_from(small or common), st.sampled_from(common or small))
 
 
 @st.composite
@@ -74,8 +79,9 @@ def shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
             kv_len = (kv_len + 1) // 2
         else:
             break
-    head_dim = draw(head_dims(limits))
-    value_dim = draw(st.one_of(st.just(head_dim), head_dims(limits)))
+    head_dim = draw(head_dims(spec, limits))
+    value_dim = head_dim if spec.dv_equals_d else draw(
+        st.one_of(st.just(head_dim), head_dims(spec, limits)))
     return dict(batch=batch, q_heads=q_heads, kv_heads=kv_heads, q_len=q_len, kv_len=kv_len,
                 head_dim=head_dim, value_dim=value_dim)
 

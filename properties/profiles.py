@@ -1,0 +1,44 @@
+"""Profiles: how hard ``attnspec check`` looks.
+
+quick     a smoke run while editing a kernel (seconds).
+ci        deterministic (hypothesis derandomized: the same cases every run, so CI is
+          reproducible and a failure is never flaky), sized to finish within ~2 minutes per
+          kernel on 2 CPU cores.
+thorough  ten times the examples and longer rows, with fresh randomness each run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .strategies import Limits
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    max_examples: int
+    limits: Limits
+    derandomize: bool
+    call_timeout_s: float
+    description: str
+
+    def with_examples(self, n: int) -> "Profile":
+        return replace(self, max_examples=n)
+
+
+PROFILES = {
+    p.name: p
+    for p in [
+        Profile("quick", 15, Limits(max_len=33, max_batch=2, max_heads=4, max_head_dim=40,
+                                    max_scores=2 * 4 * 33 * 33),
+                derandomize=False, call_timeout_s=30.0, description="smoke run, seconds"),
+        Profile("ci", 40, Limits(max_len=70, max_batch=2, max_heads=4, max_head_dim=72,
+                                 max_scores=2 * 4 * 70 * 70),
+                derandomize=True, call_timeout_s=60.0,
+                description="deterministic, ~2 min per kernel on 2 cores"),
+        Profile("thorough", 400, Limits(max_len=300, max_batch=3, max_heads=8, max_head_dim=160,
+                                        max_scores=3 * 8 * 300 * 300),
+                derandomize=False, call_timeout_s=120.0, description="10x examples, long rows"),
+    ]
+}
