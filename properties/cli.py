@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     check.add_argument("--call-timeout", type=float, metavar="SECONDS",
                        help="per-call time limit for the kernel (default from the profile)")
+    check.add_argument("--fail-fast", action="store_true",
+                       help="stop after the first property that does not hold")
 
     listing = sub.add_parser("list", help="list built-in kernels (or properties)")
     listing.add_argument("--properties", action="store_true", help="list the properties instead")
@@ -107,7 +109,8 @@ def _check(args) -> int:
         print(f"  {result.name}: {result.status} ({result.examples} examples, "
               f"{result.seconds:.1f} s)", file=sys.stderr, flush=True)
 
-    report = run_check(subject, profile, args.properties, on_result=progress)
+    report = run_check(subject, profile, args.properties, on_result=progress,
+                       fail_fast=args.fail_fast)
     print(render(report))
     if args.json:
         with open(args.json, "w") as f:

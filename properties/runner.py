@@ -161,14 +161,23 @@ def run_check(
     profile: Profile,
     names: list[str] | None = None,
     on_result=None,
+    fail_fast: bool = False,
 ) -> CheckReport:
-    """Run the properties (all, or ``names``) against ``subject``."""
+    """Run the properties (all, or ``names``) against ``subject``; with ``fail_fast``, stop
+    after the first property that does not hold (the rest are reported as not run)."""
     chosen = PROPERTIES if names is None else [p for p in PROPERTIES if p.name in names]
     ctx = Context(subject, profile, Invoker(subject, profile.call_timeout_s))
     report = CheckReport(subject, profile)
     start = time.perf_counter()
+    stopped_at = None
     for prop in chosen:
-        outcome = run_property(prop, ctx, profile)
+        if stopped_at is not None:
+            outcome = PropertyResult(prop.name, prop.claim, "not run",
+                                     reason=f"--fail-fast: stopped after {stopped_at}")
+        else:
+            outcome = run_property(prop, ctx, profile)
+            if fail_fast and not outcome.ok:
+                stopped_at = prop.name
         report.results.append(outcome)
         if on_result is not None:
             on_result(outcome)

@@ -93,7 +93,9 @@ class Context:
         return build_case(recipe, device)
 
     def call(self, case: AttentionCase) -> Call:
-        return self.call_kernel(case)
+        """Call the kernel on a copy: a kernel that writes to its inputs must not change what
+        the oracle and the other comparisons see (inputs_unchanged calls it on the originals)."""
+        return self.call_kernel(case.clone())
 
     def problem(self, case: AttentionCase) -> AttentionProblem:
         return case.problem(self.spec.causal)
