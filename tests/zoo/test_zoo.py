@@ -1,0 +1,48 @@
+"""attnspec check catches every kernel in the zoo, and passes the zoo's own controls.
+
+Run at the ci profile's sizes and determinism (derandomized hypothesis: the same cases in every
+run) with a short per-call timeout for the hanging kernel. ``fail_fast`` stops a buggy kernel's
+run at its first violation; the controls run every property.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from attnspec.properties.loading import load_kernel
+from attnspec.properties.profiles import PROFILES
+from attnspec.properties.runner import run_check
+
+ZOO_FILE = Path(__file__).with_name("buggy_kernels.py")
+# 3 s per call: the slowest correct call in the zoo takes well under 0.1 s at ci sizes.
+PROFILE = replace(PROFILES["ci"], call_timeout_s=3.0)
+
+
+def _names(group: str) -> list[str]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_names", ZOO_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [fn.__name__ for fn in getattr(module, group)]
+
+
+@pytest.mark.parametrize("name", _names("ZOO"))
+def test_check_catches_the_bug(name):
+    subject = load_kernel(f"{ZOO_FILE}:{name}")
+    report = run_check(subject, PROFILE, fail_fast=True)
+    caught = [r for r in report.results if r.status == "VIOLATED"]
+    assert caught, f"{name} passed every property:\n" + "\n".join(
+        f"{r.name}: {r.status} {r.reason}" for r in report.results)
+    assert not report.errored
+
+
+@pytest.mark.parametrize("name", _names("CONTROLS"))
+def test_controls_pass_every_property(name):
+    report = run_check(load_kernel(f"{ZOO_FILE}:{name}"), PROFILE)
+    bad = [f"{r.name}: {r.status} {r.reason} {r.counterexample and r.counterexample.outcome.detail}"
+           for r in report.results if not r.ok]
+    assert not bad, "\n".join(bad)
