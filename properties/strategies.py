@@ -36,6 +36,7 @@ class Limits:
     max_heads: int = 4
     max_head_dim: int = 64
     max_scores: int = 2 * 4 * 64 * 64  # cap on B * Hq * Lq * Lk
+    long_kv_len: int = 0  # > 0: also draw long rows (decode shapes, Lk up to this)
 
 
 def lengths(limits: Limits) -> st.SearchStrategy[int]:
@@ -60,9 +61,14 @@ def head_dims(spec: KernelSpec, limits: Limits) -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from(small or common), st.sampled_from(common or small))
 
 
+LONG_LENGTHS = (1021, 2048, 4099, 8191, 16384, 65536)
+
+
 @st.composite
 def shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
     """B, Hq, Hk, Lq, Lk, D, Dv under the limits, GQA only when declared."""
+    if limits.long_kv_len and draw(st.integers(0, 3)) == 0:
+        return draw(long_row_shapes(spec, limits))
     batch = draw(st.integers(1, limits.max_batch))
     if spec.gqa:
         kv_heads = draw(st.integers(1, max(1, limits.max_heads // 2)))
@@ -84,6 +90,20 @@ def shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
         st.one_of(st.just(head_dim), head_dims(spec, limits)))
     return dict(batch=batch, q_heads=q_heads, kv_heads=kv_heads, q_len=q_len, kv_len=kv_len,
                 head_dim=head_dim, value_dim=value_dim)
+
+
+@st.composite
+def long_row_shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
+    """Decode-like shapes with thousands of keys: where accumulation errors grow."""
+    kv_len = draw(st.sampled_from([n for n in LONG_LENGTHS if n <= limits.long_kv_len]))
+    kv_heads = 1
+    q_heads = draw(st.sampled_from([1, 2])) if spec.gqa else 1
+    head_dim = draw(head_dims(spec, Limits(max_head_dim=min(limits.max_head_dim, 128))))
+    value_dim = head_dim if spec.dv_equals_d else draw(st.sampled_from([head_dim, 16, 64]))
+    if value_dim % spec.head_dim_multiple or not spec.supports_head_dim(value_dim):
+        value_dim = head_dim
+    return dict(batch=1, q_heads=q_heads, kv_heads=kv_heads, q_len=draw(st.integers(1, 4)),
+                kv_len=kv_len, head_dim=head_dim, value_dim=value_dim)
 
 
 def value_regimes() -> st.SearchStrategy[dict]:

@@ -26,8 +26,7 @@ from hypothesis import assume
 from attnspec.oracles.visibility import visible_keys
 
 from ..cases import AttentionCase
-from ..conformance import compare_with_oracle
-from .oracle_match import worst_mismatch
+from .oracle_match import out_against_oracle
 from ..strategies import recipes
 from .base import HELD, Outcome, as_float64, budget_of, claim, fmt_index
 from .metamorphic import with_variant
@@ -76,6 +75,15 @@ def _betas(recipe) -> tuple[float, float]:
     return base, base * (1.0 + 3.0 * recipe.variant) + 1e-3  # beta2 > beta1 >= 0
 
 
+def _weights_at_two_betas(ctx, recipe, device):
+    """The kernel's weights and their budgets at beta1 < beta2, and the case they came from."""
+    case = _identity_values(ctx.case(recipe, device))
+    beta1, beta2 = _betas(recipe)
+    w1, b1, approx = _weights_at(ctx, case, beta1)
+    w2, b2, _ = _weights_at(ctx, case, beta2)
+    return case, approx.empty, (beta1, w1, b1), (beta2, w2, b2)
+
+
 @claim(
     "max_weight_nondecreasing_in_inverse_temperature",
     "the max weight and the top-k mass (k <= 3) do not decrease as the scale (beta) grows",
@@ -83,10 +91,7 @@ def _betas(recipe) -> tuple[float, float]:
     draw=_weights_draw,
 )
 def max_weight_nondecreasing(ctx, recipe, device):
-    case = _identity_values(ctx.case(recipe, device))
-    beta1, beta2 = _betas(recipe)
-    w1, b1, approx = _weights_at(ctx, case, beta1)
-    w2, b2, _ = _weights_at(ctx, case, beta2)
+    case, empty, (beta1, w1, b1), (beta2, w2, b2) = _weights_at_two_betas(ctx, recipe, device)
     # Keys ranked by score (weights at beta = 1): the top-k set is the same for every beta > 0,
     # and at beta = 0 every set has the same mass. Tied keys have equal weights at every beta,
     # so any order among them gives the same top-k mass.
@@ -99,7 +104,7 @@ def max_weight_nondecreasing(ctx, recipe, device):
         mass1 = np.take_along_axis(w1, top, -1).sum(-1)
         mass2 = np.take_along_axis(w2, top, -1).sum(-1)
         tol = np.take_along_axis(b1, top, -1).sum(-1) + np.take_along_axis(b2, top, -1).sum(-1)
-        drop = np.where(approx.empty, 0.0, mass1 - mass2)
+        drop = np.where(empty, 0.0, mass1 - mass2)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(drop > 0, drop / tol, 0.0)
         idx = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
@@ -132,11 +137,8 @@ def _entropy_slack(budget: np.ndarray) -> np.ndarray:
     draw=_weights_draw,
 )
 def entropy_nonincreasing(ctx, recipe, device):
-    case = _identity_values(ctx.case(recipe, device))
-    beta1, beta2 = _betas(recipe)
-    w1, b1, approx = _weights_at(ctx, case, beta1)
-    w2, b2, _ = _weights_at(ctx, case, beta2)
-    rise = np.where(approx.empty, 0.0, _entropy(w2) - _entropy(w1))
+    _, empty, (beta1, w1, b1), (beta2, w2, b2) = _weights_at_two_betas(ctx, recipe, device)
+    rise = np.where(empty, 0.0, _entropy(w2) - _entropy(w1))
     tol = _entropy_slack(b1) + _entropy_slack(b2)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(rise > 0, rise / tol, 0.0)
@@ -155,10 +157,7 @@ def entropy_nonincreasing(ctx, recipe, device):
                                              return_lse=False),
 )
 def uniform_average_at_zero(ctx, recipe, device):
-    case = ctx.case(recipe, device)
-    call = ctx.call(case)
-    problem, exact = ctx.exact(case)
-    return worst_mismatch(compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out))
+    return out_against_oracle(ctx, ctx.case(recipe, device))
 
 
 @claim(

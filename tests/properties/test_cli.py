@@ -1,0 +1,109 @@
+"""attnspec check / list / reproduce: exit codes, the table, the JSON report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from attnspec.properties.cli import main
+
+ZOO = "tests/zoo/buggy_kernels.py"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "attnspec.properties.cli", *args],
+                          capture_output=True, text=True, cwd=pytest_root())
+
+
+def pytest_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2]
+
+
+def test_a_correct_kernel_exits_0_and_reports_every_property(tmp_path):
+    out = tmp_path / "report.json"
+    done = run("check", "reference-dense", "--profile", "quick", "--max-examples", "5",
+               "--json", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(out.read_text())
+    assert not data["violated"] and data["kernel"]["selector"] == "reference-dense"
+    statuses = {r["property"]: r["status"] for r in data["results"]}
+    assert len(statuses) == 17 and set(statuses.values()) <= {"held", "not applicable"}
+    for name in statuses:
+        assert name in done.stdout
+
+
+def test_a_buggy_kernel_exits_1_with_a_reproducer_that_reproduces(tmp_path):
+    out = tmp_path / "report.json"
+    done = run("check", f"{ZOO}:denominator_epsilon", "--profile", "quick",
+               "--property", "output_matches_oracle", "--json", str(out))
+    assert done.returncode == 1
+    assert "VIOLATED output_matches_oracle" in done.stdout and "reproduce: attnspec reproduce" in done.stdout
+    (result,) = json.loads(out.read_text())["results"]
+    example = result["counterexample"]
+    assert result["status"] == "VIOLATED" and example["recipe"]["dtype"] in ("float32", "float64")
+    again = run("reproduce", f"{ZOO}:denominator_epsilon", "--property", "output_matches_oracle",
+                "--device", example["device"], "--case", json.dumps(example["recipe"]))
+    assert again.returncode == 1 and "VIOLATED" in again.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "no_such_module:attention"], "cannot import"),
+        (["check", "reference-dense", "--profile", "extreme"], "unknown profile"),
+        (["check", "reference-dense", "--property", "made_up"], "unknown property"),
+        (["check", "reference-dense", "--max-examples", "0"], "at least 1"),
+        (["reproduce", "reference-dense", "--property", "deterministic", "--case", "{bad"],
+         "not a recipe"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_argparse_errors_exit_2():
+    assert run("check").returncode == 2
+
+
+def test_list_shows_builtins_and_properties():
+    kernels = run("list")
+    assert kernels.returncode == 0 and "sdpa-math" in kernels.stdout and "flex" in kernels.stdout
+    assert "unavailable: needs CUDA" in kernels.stdout or "sdpa-cudnn" in kernels.stdout
+    props = run("list", "--properties")
+    assert "option_sensitivity" in props.stdout and "lse_merge_of_key_splits" in props.stdout
+
+
+def test_fail_fast_reports_the_rest_as_not_run(tmp_path):
+    out = tmp_path / "r.json"
+    done = run("check", f"{ZOO}:raises_on_odd_lengths", "--profile", "quick", "--fail-fast",
+               "--json", str(out))
+    assert done.returncode == 1
+    statuses = [r["status"] for r in json.loads(out.read_text())["results"]]
+    assert statuses[0] == "VIOLATED" and set(statuses[1:]) == {"not run"}
+
+
+def test_internal_errors_exit_3(tmp_path, monkeypatch):
+    # A property whose own code fails is attnspec's bug, reported as such (exit 3).
+    from attnspec.properties.claims import base
+
+    def broken(ctx, recipe, device):
+        raise ZeroDivisionError("inside attnspec")
+
+    prop = base.CATALOG["deterministic"]
+    monkeypatch.setitem(base.CATALOG, "deterministic", base.Property(
+        prop.name, prop.claim, prop.applies, prop.draw, broken))
+    from attnspec.properties import claims
+
+    monkeypatch.setattr(claims, "PROPERTIES", [base.CATALOG["deterministic"]])
+    from attnspec.properties import runner
+
+    monkeypatch.setattr(runner, "PROPERTIES", [base.CATALOG["deterministic"]])
+    assert main(["check", "reference-dense", "--profile", "quick", "--max-examples", "2"]) == 3

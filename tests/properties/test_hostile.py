@@ -1,0 +1,98 @@
+"""Hostile kernels give violations with their reason; the suite itself never crashes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attnspec.properties.claims import CATALOG, Context
+from attnspec.properties.loading import Subject, load_kernel
+from attnspec.properties.profiles import PROFILES
+from attnspec.properties.recipe import Recipe
+from attnspec.properties.runner import run_check, run_property
+from attnspec.kernels.spec import KernelSpec
+
+SPEC = KernelSpec(dtypes=("float32",), lse=True)
+QUICK = PROFILES["quick"].with_examples(5)
+
+
+def subject(fn, spec=SPEC):
+    return Subject("test:" + fn.__name__, fn.__name__, fn, spec, ("cpu",), ())
+
+
+def returns_none(q, k, v, **kw):
+    return None
+
+
+def returns_tuple_without_lse(q, k, v, **kw):
+    return q, q
+
+
+def returns_on_meta(q, k, v, **kw):
+    return torch.empty(q.shape[:3] + (v.shape[-1],), device="meta")
+
+
+def returns_nan(q, k, v, **kw):
+    return torch.full(q.shape[:3] + (v.shape[-1],), float("nan"))
+
+
+def lse_not_a_pair(q, k, v, return_lse=False, **kw):
+    return torch.zeros(q.shape[:3] + (v.shape[-1],))
+
+
+def raises_keyboard_interrupt(q, k, v, **kw):
+    raise KeyboardInterrupt
+
+
+def integer_lse(q, k, v, return_lse=False, **kw):
+    out = torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, -1) @ v
+    return (out, torch.zeros(out.shape[:3], dtype=torch.int64)) if return_lse else out
+
+
+@pytest.mark.parametrize(
+    "fn, prop, reason",
+    [
+        (returns_none, "output_matches_oracle", "out is a NoneType, not a torch.Tensor"),
+        (returns_tuple_without_lse, "output_matches_oracle", "without return_lse"),
+        (returns_on_meta, "output_shape_dtype_device", "is on meta, expected cpu"),
+        (returns_nan, "output_matches_oracle", "= nan"),
+        (lse_not_a_pair, "lse_matches_oracle", "not (out, lse)"),
+        (raises_keyboard_interrupt, "output_matches_oracle", "raised: KeyboardInterrupt"),
+        (integer_lse, "lse_matches_oracle", "lse has dtype torch.int64"),
+    ],
+)
+def test_hostile_kernel_gives_a_violation_with_its_reason(fn, prop, reason):
+    result = run_property(CATALOG[prop], Context(subject(fn), QUICK), QUICK)
+    assert result.status == "VIOLATED"
+    assert reason in result.counterexample.outcome.detail
+
+
+def test_a_hang_is_reported_once_and_later_properties_are_not_run():
+    def hangs(q, k, v, **kw):
+        import time
+
+        time.sleep(3600)
+
+    profile = QUICK.with_examples(3)
+    from dataclasses import replace
+
+    profile = replace(profile, call_timeout_s=0.5)
+    report = run_check(subject(hangs), profile,
+                       ["output_matches_oracle", "inputs_unchanged", "deterministic"])
+    first, *rest = report.results
+    assert first.status == "VIOLATED" and "no result after 0.5 s" in first.counterexample.outcome.detail
+    assert all(r.status == "not run" and "hung earlier" in r.reason for r in rest)
+    assert report.violated
+
+
+def test_a_correct_kernel_called_on_odd_views_passes():
+    result = run_property(CATALOG["output_matches_oracle"],
+                          Context(load_kernel("reference-tiled"), QUICK), QUICK.with_examples(10))
+    assert result.status == "held"
+
+
+def test_recipes_round_trip_through_json():
+    r = Recipe(window=(3, None), mask_density=0.5, alibi="random", variant=0.25)
+    assert Recipe.from_json(r.to_json()) == r
+    with pytest.raises(ValueError, match="unknown recipe field"):
+        Recipe.from_json('{"nonsense": 1}')

@@ -1,0 +1,41 @@
+"""pytest --attnspec-kernel runs the properties inside a user's own pytest session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_in(tmp_path, *args):
+    (tmp_path / "test_user.py").write_text(
+        "def test_users_own(attnspec_kernel):\n"
+        "    assert attnspec_kernel.spec.dtypes\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+         str(tmp_path), *args],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+
+
+def test_a_correct_kernel_passes_every_property_item(tmp_path):
+    done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-profile",
+                     "quick", "--attnspec-max-examples", "3")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "18 passed" in done.stdout  # 17 properties and the user's own test
+
+
+def test_a_buggy_kernel_fails_with_the_report(tmp_path):
+    zoo = ROOT / "tests/zoo/buggy_kernels.py"
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{zoo}:alibi_sign_flipped",
+                     "--attnspec-profile", "quick", "-k", "output_matches_oracle")
+    assert done.returncode == 1
+    assert "VIOLATED output_matches_oracle" in done.stdout and "reproduce:" in done.stdout
+
+
+def test_a_bad_selector_is_a_usage_error(tmp_path):
+    done = pytest_in(tmp_path, "--attnspec-kernel", "nowhere:attention")
+    assert done.returncode == 4 and "cannot import 'nowhere'" in done.stdout + done.stderr
