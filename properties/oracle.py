@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnspec.oracles.certified import certified_attention
+from attnspec.oracles.fast_exact import fast_exact_attention
 from attnspec.oracles.problem import AttentionProblem
 
 # Tier 1 costs ~3 s per 1e6 score entries of width ~256 (D + Dv); below this many
@@ -36,7 +37,17 @@ def exact_attention(problem: AttentionProblem) -> ExactAttention:
         problem.head_dim + problem.value_dim
     )
     if work <= TIER1_WORK_LIMIT:
-        r = certified_attention(problem, digits=30)
-        return ExactAttention(r.out.astype(np.float64), r.lse.astype(np.float64), r.empty,
-                              "certified")
-    raise NotImplementedError("tier 2 oracle not wired yet")
+        return exact_attention_certified(problem)
+    try:
+        r = fast_exact_attention(problem)
+    except ValueError:
+        # Outside tier 2's domain (entries below 2^-1000 of a matrix's largest): tier 1 has no
+        # such limit, only a higher cost.
+        return exact_attention_certified(problem)
+    # hi + lo rounded to float64: the nearest double to a value good to ~30 digits.
+    return ExactAttention(r.out_hi + r.out_lo, r.lse_hi + r.lse_lo, r.empty, "fast exact")
+
+
+def exact_attention_certified(problem: AttentionProblem) -> ExactAttention:
+    r = certified_attention(problem, digits=30)
+    return ExactAttention(r.out.astype(np.float64), r.lse.astype(np.float64), r.empty, "certified")
