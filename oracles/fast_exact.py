@@ -30,6 +30,12 @@ exact_products.py); Dekker, Numer. Math. 18 (1971), and Joldes, Muller, Popescu,
 exp, double_double_exp.py); Higham, "Accuracy and Stability of Numerical Algorithms" (2002),
 eq. (3.13) (error of float64 matrix products); everything else elementary.
 
+Layout: this module holds the claim, the driver (fast_exact_attention and its per-chunk
+stages) and the final bounds below; fast_exact_scores.py the exact score differences and
+exponent arguments (steps 2-3), fast_exact_softcap.py the softcapped arguments (step 3),
+fast_exact_bounds.py the a-priori bounds and level choices (steps 2, 4 and 5), each with its
+derivations; tier_comparison.py measures a result against tier 1 in the accuracy measure above.
+
 Domain: every contract option (GQA/MQA, both causal alignments, window, mask, ALiBi, softcap,
 explicit scale including 0 and negative, Lq != Lk, empty rows, batch > 1) and finite inputs
 with |scale| max|q| max|k| D < 2^900, |slope| Lk < 2^900, and q[b, h], k[b, g], v[b, g] each
@@ -45,17 +51,19 @@ Method, per (batch, query head), in chunks of query rows (shapes [R, Lk] per chu
 2. Reference key r_i: argmax over visible keys of float64 scores (any key near the maximum
    serves; the exponent arguments below are then <= ~1e-9). Delta_s = L_s[i, j] - L_s[i, r_i]
    are exact; D_ij = S_ij - S_ir = sum_s Delta_s + Delta_T is summed by two_sum into a triple
-   Dh + Dl + D3 (_difference_dd_into) whose only error is a per-row a-priori R
-   (_score_row_error: float64 roundings of terms below 2^-60 |q||k| and the tail's bound).
-   The number of levels S is the smallest in 3..7 with |scale'| R <= u^2 / 16 (5 for float64
-   inputs with logits up to ~1e6; fp32/fp16 inputs have fewer slices).
+   Dh + Dl + D3 (fast_exact_scores._difference_dd_into) whose only error is a per-row a-priori
+   R (fast_exact_bounds._score_row_error: float64 roundings of terms below 2^-60 |q||k| and the
+   tail's bound). The number of levels S is the smallest in 3..7 with |scale'| R <= u^2 / 16
+   (fast_exact_bounds._choose_qk_levels; 5 for float64 inputs with logits up to ~1e6; fp32/fp16
+   inputs have fewer slices).
 3. Exponent arguments x_ij = s_ij - s_ir = scale' D, formed as a triple xh + xl + x3 from exact
    two_prods (scale' itself a triple for 1/sqrt(D)), error <= 8u |x3| + 160 u^3 |x|
-   (_mul_scale3_into): no u^2 |x| term, which would dominate for keys far below the maximum.
-   ALiBi adds -slope (|i+off-j| - |i+off-r|), formed exactly by two_prod, by two_sums. With
-   softcap c: x = c (tanh a - tanh b), a = scale' S_ij / c, b = scale' S_ir / c, evaluated in
-   double-double as sinh(a - b) / (cosh a cosh b) without cancellation (_softcap_x), error
-   bounded per element. Invisible keys get x = -747: weight exactly 0.
+   (fast_exact_scores._mul_scale3_into): no u^2 |x| term, which would dominate for keys far
+   below the maximum. ALiBi adds -slope (|i+off-j| - |i+off-r|), formed exactly by two_prod, by
+   two_sums. With softcap c: x = c (tanh a - tanh b), a = scale' S_ij / c, b = scale' S_ir / c,
+   evaluated in double-double as sinh(a - b) / (cosh a cosh b) without cancellation
+   (fast_exact_softcap._softcap_x), error bounded per element. Invisible keys get x = -747:
+   weight exactly 0.
 4. Weights w^ = exp(x) (double_double_exp.dd_exp_into with the triple argument: relative error
    <= 6u^2 + 2^-20 u^2 |x|, plus 2^-1021 absolute where exp(x) < 2^-1022, flushed to 0). With
    |exp(x^) - exp(x)| <= exp(x) e_x (1 + e_x): |w^_j - w_j| <= e_w,j w_j + eta,
@@ -64,12 +72,13 @@ Method, per (batch, query head), in chunks of query rows (shapes [R, Lk] per chu
    V' are multiplied by exact_products.level_products (by slice): exact levels plus a float64
    tail with its rank-one bound (measured row maxima of the weight slices). S = w^ |V'| and
    G = (w^ e_w) |V'| are float64 products (rounded up by gamma_Lk). The number of levels is the
-   smallest in 4..7 whose a-priori tail bound is <= u^2/8 of S (5 for float64 inputs). Where the
-   float64 tail would still miss u^2/8 of S for some element (values that are zero on the
-   heavy keys and nonzero on keys of weight e^-60, say), the weights' remainder is split again
-   on its own finer grids (up to 14 passes, down to the flush level) and the slices concerned
-   are multiplied by all of V's slices exactly. All exact terms are accumulated smallest first
-   into a double-double (DWPlusFP, 2u^2 of each partial sum, counted a posteriori):
+   smallest in 4..7 whose a-priori tail bound is <= u^2/8 of S
+   (fast_exact_bounds._choose_pv_levels; 5 for float64 inputs). Where the float64 tail would
+   still miss u^2/8 of S for some element (values that are zero on the heavy keys and nonzero
+   on keys of weight e^-60, say), the weights' remainder is split again on its own finer grids
+   (up to 14 passes, down to the flush level) and the slices concerned are multiplied by all
+   of V's slices exactly. All exact terms are accumulated smallest first into a double-double
+   (DWPlusFP, 2u^2 of each partial sum, counted a posteriori):
    N^_c = sum_j w^_j v'_jc within errN_c; the last column gives D^ = sum_j w^_j / 2^ev.
 6. out = N^ / D^ (dd_div, 4u^2), scaled back by powers of two; lse = s_ir + log(D^ 2^ev)
    (dd_log), s_ir the reference score as a double-double.
@@ -93,7 +102,6 @@ slices of K and V (about 370 MB for [1, 1, 4096, 128]).
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -107,19 +115,13 @@ from .double_double import (
     ADD_DD,
     DIV_DD,
     MUL_D,
-    MUL_DD,
     U,
     U2,
     dd_add,
     dd_add_d,
     dd_div,
     dd_from_mpf,
-    dd_mul,
-    dd_mul_d,
-    fast_two_sum,
-    fast_two_sum_into,
     split,
-    split_into,
     two_prod,
     two_sum,
     two_sum_into,
@@ -132,32 +134,37 @@ from .double_double_exp import (
     ExpWorkspace,
     LOG_ABS,
     LOG_REL_PER_LOG,
-    SINH_REL,
-    TANH_REL,
-    dd_exp,
     dd_exp_into,
     dd_log,
-    dd_sinh_small,
-    dd_tanh,
 )
 from .double_double_exp import prepare as prepare_constants
 from .exact_products import Slices, gamma, level_products, slice_bits, split_slices
+from .fast_exact_bounds import (
+    _PV_LEVELS,
+    _PV_TARGET,
+    _QK_LEVELS,
+    _REL_UP,
+    _SUBNORMAL_SCALE,
+    _UP,
+    _X3_REL,
+    _choose_pv_levels,
+    _choose_qk_levels,
+    _d3_max,
+    _plain_weight_error,
+)
+from .fast_exact_scores import _difference_dd, _difference_dd_into, _mul_scale, _mul_scale3_into
+from .fast_exact_softcap import _softcap_x
 from .problem import AttentionProblem
 from .visibility import alibi_distance, visible_keys
 
-_UP = 1 + 2.0**-30  # rounds a float64-evaluated bound up past its own roundings (generously)
-_REL_UP = 1 + 2.0**-40
 _MASKED_X = EXP_UNDERFLOW_X  # exponent argument of invisible keys: weight exactly 0
-_SUBNORMAL_SCALE = 2.0**-1070  # absolute slack for a per-row scale' in the subnormal range
-_X3_REL = 160 * U * U2  # triple product scale' D and its use in exp (_mul_scale3_into)
-_QK_LEVELS = (3, 4, 5, 6, 7)
-_PV_LEVELS = (4, 5, 6, 7)
-_QK_TARGET = U2 / 16  # a-priori score error target (absolute, exponent units)
-_PV_TARGET = U2 / 8  # a-priori P V tail target, relative to S
 _MAX_PV_PASSES = 14  # 14 passes of ~80 bits reach the flush threshold 2^-1022
 _BLOCK_ELEMENTS = 1 << 15  # elementwise work in row blocks of about this many scores (L2 cache)
 _CHUNK_ELEMENTS = 3 << 20  # P V products in row chunks of about this many scores
 _QK_ELEMENTS = 1 << 20  # Q K^T products in sub-chunks of about this many scores
+# sigma_ic below this fraction of max_j |v_jc| is not resolved: it comes from weights below
+# 2^-1022 of the row's largest, which are flushed to 0 (module docstring, tier_comparison.py)
+RESOLVABLE_SIGMA = 2.0**-900
 
 
 @dataclass(frozen=True)
@@ -231,231 +238,6 @@ def _scale_triple(problem: AttentionProblem) -> tuple[float, float, float]:
         x = 1 / mpmath.sqrt(problem.head_dim)
         h, l = dd_from_mpf(x)
         return h, l, float(x - mpmath.mpf(h) - mpmath.mpf(l))
-
-
-def _level_magnitudes(k: int, beta: int, S: int) -> tuple[list[float], float]:
-    """A-priori bounds on |L_s| (s = 2..S) and |tail| for operands with max |.| <= 1 split on grids
-    2^-a beta (exact_products module text): M_2 = k, M_s = k 2^(2b-2) (s+1) 2^-sb (s >= 3), and
-    |T| <= k (sum_a max|slice a| max|rem_(S-a)| + max|rem_(S-1)|)."""
-    M = [float(k)]
-    for s in range(3, S + 1):
-        M.append(k * 2.0 ** (2 * beta - 2) * (s + 1) * 2.0 ** (-s * beta))
-    part = [1.0] + [2.0 ** (beta - 1 - a * beta) for a in range(2, S)]  # a = 1..S-1
-    rem = [2.0 ** (-b * beta) / 2 for b in range(0, S)]
-    T = sum(part[a - 1] * rem[S - a] for a in range(1, S)) + rem[S - 1]
-    return M, k * T * _REL_UP
-
-
-def _score_row_error(k: int, beta: int, S: int) -> float:
-    """R: the a-priori part of the error bound of D = sum_s Delta_s + Delta_T (units of the
-    normalised scores) for _difference_dd with S levels.
-
-    |Delta_s| <= 2 M_s, |Delta_T| <= 2 (M_T + tb), tb = gamma_(S k + S) M_T the tail's own bound
-    (at most S pieces of inner dimension k). _difference_dd sums Delta_T + Delta_S + ... +
-    Delta_6 in float64 (S - 5 roundings, <= gamma sum |terms|), absorbs Delta_5, Delta_4 and the
-    result into the double-double Delta_2 + Delta_3 by two_sum (exact), and adds the two_sum
-    errors e5, e4 (<= u (2 M_5 + small), u (2 M_4 + 2 M_5 + small)) and e3 (<= u (u |h| +
-    2 M_4 + ...)) to the low part in float64: each rounding is at most u times a partial sum of
-    these. The final l + low rounds once (u^2 |D| (1 + 2u), the relative part, plus u |low|).
-    Delta_T is one float64 subtraction (u |Delta_T|) of two tail entries within tb of exact."""
-    M, MT = _level_magnitudes(k, beta, S)
-    tb = gamma(S * k + S) * MT
-    dT = 2 * (MT + tb) * (1 + U)
-    small = dT + 2 * sum(M[4:])  # Delta_T + Delta_6..S
-    err = gamma(max(S - 5, 0)) * small + U * dT + 2 * tb
-    if S >= 4:
-        big = 2 * (M[0] + M[1]) * (1 + U)  # |h| = |fl(Delta_2 + Delta_3)|
-        s5 = (2 * M[3] if S >= 5 else 0.0) + small * (1 + gamma(S))
-        s4 = 2 * M[2] + s5 * (1 + U)
-        low_terms = U * s5 + U * s4 + U * (U * big + s4) * (1 + U)
-        err += gamma(3) * low_terms + U * low_terms * (1 + gamma(3))
-    else:
-        err += U * (small * (1 + U))
-    return err * (1 + 2.0**-20)
-
-
-def _d3_max(k: int, beta: int, S: int) -> float:
-    """A-priori bound on |D3| (normalised units), the third component _difference_dd_into leaves:
-    the float64 sum of the two_sum errors e5, e4 (<= u |s5|, u |s4|) and e3 (<= u (u |h| + |s4|)),
-    in the notation of _score_row_error."""
-    M, MT = _level_magnitudes(k, beta, S)
-    tb = gamma(S * k + S) * MT
-    small = 2 * (MT + tb) * (1 + U) + 2 * sum(M[4:])
-    big = 2 * (M[0] + (M[1] if S >= 3 else 0.0)) * (1 + U)
-    s5 = (2 * M[3] if S >= 5 else 0.0) + small * (1 + gamma(S))
-    s4 = (2 * M[2] if S >= 4 else 0.0) + s5 * (1 + U)
-    return U * (s5 + s4 + U * big + s4) * (1 + 4 * U)
-
-
-def _plain_weight_error(scale_abs, R_qk, d3_max, D):
-    """e_w,j <= this row constant for every key of nonzero weight, without softcap and ALiBi.
-
-    e_x <= 8u |x3| + |scale'| R + 2^-1070 D, |x3| <= |scale'| |D3| (1 + u) + 10u^2 |x| (the
-    _mul_scale3_into sum), and e_w = e_x (1 + 2^-40) + EXP_REL + (EXP_REL_PER_X + X3_REL) |x|
-    with |x| <= 708.4 wherever the weight is nonzero (smaller weights are flushed to 0)."""
-    x_max = 708.5
-    x3 = scale_abs * d3_max * (1 + U) + 10 * U2 * x_max
-    ex = 8 * U * x3 + scale_abs * R_qk + _SUBNORMAL_SCALE * D
-    return (ex * _REL_UP + EXP_REL + (EXP_REL_PER_X + _X3_REL) * x_max) * _REL_UP
-
-
-def _difference_dd(deltas: list[np.ndarray], dT: np.ndarray):
-    """sum(deltas) + dT as a normalised double-double (deltas exact, of decreasing magnitude
-    bounds: Delta_2, Delta_3, ...; dT inexact and smallest). Error: (1 + 2^-40) u^2 |result| +
-    _score_row_error (which states the evaluation order)."""
-    if len(deltas) == 1:
-        return two_sum(deltas[0], dT)
-    small = dT
-    for extra in deltas[:3:-1]:  # Delta_S .. Delta_6, smallest first
-        small = small + extra
-    h, l = two_sum(deltas[0], deltas[1])
-    if len(deltas) >= 3:
-        s = small
-        low = None
-        for big in deltas[3:1:-1]:  # Delta_5 (if any), then Delta_4: exact two_sums
-            s, e = two_sum(big, s)
-            low = e if low is None else low + e
-        l, e3 = two_sum(l, s)
-        low += e3
-    else:
-        l, low = two_sum(l, small)
-    h, l = two_sum(h, l)
-    l += low
-    return two_sum(h, l)
-
-
-def _difference_dd_into(levels, cols, tail, tcol, out_h, out_l, f, out_3=None):
-    """_difference_dd of Delta_s = levels[s] - cols[s] and Delta_T = tail - tcol, the same
-    arithmetic in the same order, written into out_h, out_l with the scratch arrays f[0..5].
-
-    With out_3 given, the last step is left out: out_h + out_l is the exact two_sum of the
-    leading terms and out_3 the float64 sum of the small ones (D = out_h + out_l + out_3, error
-    only the a-priori R of _score_row_error, no u^2 |D| part)."""
-    X, Y, SM, LOW, T1, T2 = f[:6]
-    sub = np.subtract
-    sub(tail, tcol, out=SM)
-    for L, c in zip(levels[:3:-1], cols[:3:-1]):  # Delta_S .. Delta_6
-        sub(L, c, out=X)
-        SM += X
-    sub(levels[0], cols[0], out=X)
-    if len(levels) == 1:
-        two_sum_into(X, SM, out_h, out_l, T1)
-        return
-    sub(levels[1], cols[1], out=Y)
-    two_sum_into(X, Y, out_h, T2, T1)  # (h, l) = (out_h, T2)
-    if len(levels) >= 3:
-        first = True
-        for L, c in zip(levels[3:1:-1], cols[3:1:-1]):  # Delta_5 (if any), Delta_4
-            sub(L, c, out=X)
-            two_sum_into(X, SM, Y, SM, T1)  # s = Y, e = SM
-            if first:
-                np.copyto(LOW, SM)
-                first = False
-            else:
-                LOW += SM
-            SM, Y = Y, SM  # s becomes the running small sum
-        two_sum_into(T2, SM, X, Y, T1)  # (l, e3) = (X, Y)
-        LOW += Y
-    else:
-        two_sum_into(T2, SM, X, LOW, T1)  # (l, low)
-    two_sum_into(out_h, X, Y, T2, T1)  # (h, l) = (Y, T2)
-    if out_3 is not None:
-        np.copyto(out_h, Y)
-        np.copyto(out_l, T2)
-        np.copyto(out_3, LOW)
-        return
-    T2 += LOW
-    two_sum_into(Y, T2, out_h, out_l, T1)
-
-
-def _mul_scale3_into(Dh, Dl, D3, sc, sc_split, out_h, out_l, out_3, f):
-    """x = (Dh + Dl + D3) (s1 + s2 + s3) as a triple (out_h + out_l + out_3) for the per-row
-    scale' given as a triple (s2 = s3 = 0 for an exact scale), with s1 and s2 split in advance.
-
-    Dh s1 (two_prod), Dl s1 and Dh s2 (two_prod each, |.| <= u |x|) are exact; (a, b) =
-    two_sum(err(Dh s1), Dl s1), (a, c) = two_sum(a, Dh s2); (out_h, out_l) = fast_two_sum(Dh s1,
-    a) exactly; out_3 = the float64 sum of b, c, the two_prod errors of Dl s1 and Dh s2, D3 s1,
-    Dl s2 and Dh s3 (seven terms <= 2u^2 |x| each after the first). Error: six roundings of
-    partial sums <= (|D3 s1| + 9u^2 |x|) each, plus the products' own roundings and the dropped
-    Dl s3, D3 s2, D3 s3 and s1 + s2 + s3 - scale' (each < u^3 |x|): <= 8u |x3| + 140 u^3 |x|,
-    which the caller takes as 8u |x3| + X3_REL |x| (X3_REL = 160 u^3)."""
-    s1, s2, s3 = sc
-    (s1h, s1l), (s2h, s2l) = sc_split
-    P, Q, A, B, C, H = f[:6]
-    mul, add, sub = np.multiply, np.add, np.subtract
-    # split Dh into A + B (kept for the second product)
-    split_into(Dh, A, B)
-    # (P, Q) = two_prod(Dh, s1)
-    mul(Dh, s1, out=P)
-    mul(A, s1h, out=Q); sub(Q, P, out=Q)
-    mul(A, s1l, out=H); add(Q, H, out=Q)
-    mul(B, s1h, out=H); add(Q, H, out=Q)
-    mul(B, s1l, out=H); add(Q, H, out=Q)
-    # out_3 = D3 s1 (+ Dl s2 + Dh s3)
-    mul(D3, s1, out=out_3)
-    # (C, H) = two_prod(Dl, s1): C goes to the two_sum, H to out_3
-    mul(Dl, s1, out=C)
-    split_into(Dl, out_l, out_h)  # scratch use of the outputs
-    mul(out_l, s1h, out=H); sub(H, C, out=H)
-    mul(out_l, s1l, out=out_l); add(H, out_l, out=H)
-    mul(out_h, s1h, out=out_l); add(H, out_l, out=H)
-    mul(out_h, s1l, out=out_l); add(H, out_l, out=H)
-    add(out_3, H, out=out_3)
-    # (Q, H) = two_sum(Q, C): a = Q, b -> out_3
-    two_sum_into(Q, C, out_h, H, out_l)
-    np.copyto(Q, out_h)
-    add(out_3, H, out=out_3)
-    if np.any(s2):
-        mul(Dl, s2, out=H); add(out_3, H, out=out_3)
-        mul(Dh, s3, out=H); add(out_3, H, out=out_3)
-        # (C, H) = two_prod(Dh, s2) with Dh = A + B
-        mul(Dh, s2, out=C)
-        mul(A, s2h, out=H); sub(H, C, out=H)
-        mul(A, s2l, out=A); add(H, A, out=H)
-        mul(B, s2h, out=A); add(H, A, out=H)
-        mul(B, s2l, out=A); add(H, A, out=H)
-        add(out_3, H, out=out_3)
-        two_sum_into(Q, C, out_h, H, out_l)
-        np.copyto(Q, out_h)
-        add(out_3, H, out=out_3)
-    fast_two_sum_into(P, Q, out_h, out_l)
-
-
-def _choose_qk_levels(k: int, beta: int, scale_abs_max: float) -> tuple[int, float]:
-    """Smallest S in _QK_LEVELS with |scale'| R(S) <= _QK_TARGET (else the largest)."""
-    for S in _QK_LEVELS:
-        R = _score_row_error(k, beta, S)
-        if scale_abs_max * R <= _QK_TARGET or S == _QK_LEVELS[-1]:
-            return S, R
-    raise AssertionError  # pragma: no cover
-
-
-def _choose_pv_levels(w_exp, beta, vs: Slices, rem_colsums, v_colsum, S_mag, Lk) -> int:
-    """Smallest S in _PV_LEVELS whose a-priori tail bound (as level_products will bound it) is
-    <= _PV_TARGET * S_mag everywhere (else the largest).
-
-    Pieces: slice a of w (max 2^e for a = 1, 2^(e - (a-1) beta - 1) for a >= 2) against the
-    remainder S - a of V' (column sums), and the remainder of w (<= 2^(e - (S-1) beta - 1)
-    (1 + 2^-20)) against V' (plus u at full weight for its dropped low part); all times
-    gamma_(Lk + P) (P products of inner dimension Lk, summed)."""
-    floor = np.maximum(S_mag, np.finfo(float).tiny)
-    scale = np.ldexp(1.0, w_exp.astype(np.int64))  # [R, 1]
-    for S in _PV_LEVELS:
-        vt = vs.truncated(S - 1)
-        total = np.zeros(S_mag.shape[1])
-        pieces = 1
-        for a in range(1, S):
-            b = S - a
-            if b < vt.count or not vt.exact:
-                pmax = 1.0 if a == 1 else 2.0 ** (-(a - 1) * beta - 1)
-                total = total + pmax * rem_colsums[min(b, vt.count)]
-                pieces += 1
-        g = gamma(Lk + pieces)
-        wrem = 2.0 ** (-(S - 1) * beta - 1) * (1 + 2.0**-20)
-        bound = scale * (g * total + (g + 2 * U) * wrem * v_colsum)[None, :]
-        if np.all(bound <= _PV_TARGET * floor) or S == _PV_LEVELS[-1]:
-            return S
-    raise AssertionError  # pragma: no cover
 
 
 class _Workspace:
@@ -919,201 +701,3 @@ class _Chunk:
         np.copyto(self.wl[sl], e)
         np.abs(r, out=T)
         self.rmax[sl] = np.max(T, axis=1)
-
-
-def _mul_scale(Dh, Dl, sc_h, sc_l, sc_hh, sc_hl):
-    """(Dh + Dl) (sc_h + sc_l) for a normalised double-double D and per-row scale'.
-
-    DWTimesFP1 (JMP 2017 Alg. 7, 1.5u^2 + 4u^3) with sc_h, whose split is given, then
-    sc_l Dh added to the low part before the last fast_two_sum: |sc_l| <= u |sc_h|, so the
-    product and the addition round by at most u^2 |x| each (the dropped sc_l Dl is < u^3 |x|).
-    Relative error <= 1.5u^2 + 2u^2 + O(u^3) <= MUL_D + 2u^2 (1 + 2^-40)."""
-    ch = Dh * sc_h
-    ah, al = split(Dh)
-    cl1 = ((ah * sc_hh - ch) + ah * sc_hl + al * sc_hh) + al * sc_hl
-    cl2 = Dl * sc_h
-    th, tl1 = fast_two_sum(ch, cl2)
-    tl2 = tl1 + cl1
-    if np.any(sc_l):
-        tl2 += sc_l * Dh
-    return fast_two_sum(th, tl2)
-
-
-def _softcap_x(c, Sh, Sl, Dh, Dl, Srh, Srl, sc_h, sc_l, d_rel, R_qk, Sr_err):
-    """Softcapped exponent arguments x = c (tanh a - tanh b), a = t S_ij, b = t S_ir,
-    d = a - b = t D, t = scale' / c, and the reference score c tanh(b).
-
-    S_ij, S_ir and D = S_ij - S_ir are each summed from the exact levels (relative error
-    (1 + 2^-40) u^2 plus the a-priori R): a is NOT formed as t (D + S_ir), which would cancel
-    when a key's score is far below the reference's. tanh a - tanh b = sinh(d) / (cosh a cosh b)
-    = F(a, b, d), evaluated by _tanh_difference to a relative error rho (given a, b, d).
-    Perturbing the inputs by da, db, dd changes F by at most |F| (|tanh a| da + |tanh b| db) +
-    |dF/dd| dd, with |dF/dd| = cosh d / (cosh a cosh b) = |F| coth|d| <= 2 (first order; the
-    factor 1 + 2^-20 covers the second). Input errors: t has relative error DIV_DD (+ u^2 for
-    1/sqrt(D)); d = t D, a = t S_ij, b = t S_ir (dd_mul each) are within |t| err + |.| (MUL_DD +
-    e_t). x = c F (dd_mul_d, MUL_D). The reference score c tanh(b) (dd_tanh, TANH_REL) moves by
-    at most |c| db with b. Returns (xh, xl, e_x, srh, srl, sr_err)."""
-    ch = np.full_like(sc_h, c)
-    th, tl = dd_div(sc_h, sc_l, ch, np.zeros_like(ch))
-    e_t = DIV_DD + (U2 if np.any(sc_l) else 0.0)
-    at = np.abs(th)
-    dh, dl = dd_mul(Dh, Dl, th, tl)
-    d_err = (at * (d_rel * np.abs(Dh) + R_qk) + np.abs(dh) * (MUL_DD + e_t)) * (1 + 4 * U)
-    ah, al = dd_mul(Sh, Sl, th, tl)
-    a_err = (at * (d_rel * np.abs(Sh) + R_qk) + np.abs(ah) * (MUL_DD + e_t)) * (1 + 4 * U)
-    bh, bl = dd_mul(Srh, Srl, th, tl)
-    b_err = (at * Sr_err + np.abs(bh) * (MUL_DD + e_t)) * (1 + 4 * U)
-    vh, vl, rho, coth = _tanh_difference(ah, al, bh, bl, dh, dl)
-    xh, xl = dd_mul_d(vh, vl, np.broadcast_to(c, vh.shape))
-    absF = np.abs(vh) * (1 + 4 * U)
-    tanh_a = np.minimum(np.abs(np.tanh(ah)) * (1 + 4 * U), 1.0)
-    tanh_b = np.minimum(np.abs(np.tanh(bh)) * (1 + 4 * U), 1.0)
-    dF = absF * (rho + tanh_a * a_err + tanh_b * b_err) + np.minimum(absF * coth, 2.0) * d_err
-    ex = (abs(c) * dF * (1 + 2.0**-20) + MUL_D * np.abs(xh)) * (1 + 4 * U)
-    tbh, tbl = dd_tanh(bh, bl)
-    srh, srl = dd_mul_d(tbh, tbl, np.broadcast_to(c, tbh.shape))
-    sr_err = (np.abs(srh) * (TANH_REL + MUL_D) * (1 + 4 * U) + abs(c) * b_err) * _UP
-    return xh, xl, ex, srh, srl, sr_err
-
-
-def _tanh_difference(ah, al, bh, bl, dh, dl):
-    """F = tanh a - tanh b = sinh(d) / (cosh a cosh b), d = a - b given separately, without
-    cancellation. Returns (F hi, lo, rho, coth_bound): rho bounds the relative error of F given
-    (a, b, d); coth_bound >= coth|d| (for the propagation of d's error).
-
-    With cosh z = e^|z| (1 + E_z) / 2, E_z = exp(-2|z|), and |d| - |a| - |b| = -2m (m = min(|a|, |b|)
-    when a and b have the same sign, else 0):
-        |d| >= 1/4:  F = 2 sign(d) e^(-2m) (1 - E_d) / ((1 + E_a)(1 + E_b))
-        |d| <  1/4:  F = 4 sign(d) e^(-(|a| + |b|)) sinh|d| / ((1 + E_a)(1 + E_b))
-    rho (relative): exp each 6u^2 + 2^-20 u^2 |arg|; 1 + E (ADD_D each), the denominator product
-    (MUL_DD); 1 - E_d (ADD_D, and E_d's error amplified by E_d/(1 - E_d) <= 1.55); e^(-2m) (1 - E_d)
-    (MUL_DD); sinh (SINH_REL), |a| + |b| (ADD_DD of it, absolute in the exponent), the product
-    (MUL_DD); the division (DIV_DD)."""
-    sa = np.where(ah < 0, -1.0, 1.0)
-    sb = np.where(bh < 0, -1.0, 1.0)
-    sd = np.where(dh < 0, -1.0, 1.0)
-    aah, aal = sa * ah, sa * al
-    abh, abl = sb * bh, sb * bl
-    adh, adl = sd * dh, sd * dl
-    same = sa == sb
-    a_smaller = (aah < abh) | ((aah == abh) & (aal <= abl))
-    mh = np.where(same, np.where(a_smaller, aah, abh), 0.0)
-    ml = np.where(same, np.where(a_smaller, aal, abl), 0.0)
-    Eah, Eal = dd_exp(-2 * aah, -2 * aal)
-    Ebh, Ebl = dd_exp(-2 * abh, -2 * abl)
-    ph, pl = dd_add_d(Eah, Eal, 1.0)
-    qh, ql = dd_add_d(Ebh, Ebl, 1.0)
-    den_h, den_l = dd_mul(ph, pl, qh, ql)
-    small = adh < 0.25
-    Edh, Edl = dd_exp(-2 * adh, -2 * adl)
-    oh, ol = dd_add_d(-Edh, -Edl, 1.0)
-    emh, eml = dd_exp(-2 * mh, -2 * ml)
-    big_h, big_l = dd_mul(emh, eml, oh, ol)
-    sinh_h, sinh_l = dd_sinh_small(np.where(small, adh, 0.0), np.where(small, adl, 0.0))
-    sum_h, sum_l = dd_add(aah, aal, abh, abl)
-    ez_h, ez_l = dd_exp(-sum_h, -sum_l)
-    sml_h, sml_l = dd_mul(ez_h, ez_l, sinh_h, sinh_l)
-    num_h = np.where(small, 4 * sml_h, 2 * big_h)
-    num_l = np.where(small, 4 * sml_l, 2 * big_l)
-    vh, vl = dd_div(num_h, num_l, den_h, den_l)
-
-    def exp_rel(arg):
-        return EXP_REL + EXP_REL_PER_X * arg
-
-    rel_den = (exp_rel(2 * aah) + ADD_D) + (exp_rel(2 * abh) + ADD_D) + MUL_DD
-    rel_big = exp_rel(2 * mh) + (ADD_D + 1.55 * exp_rel(2 * adh)) + MUL_DD
-    rel_small = SINH_REL + exp_rel(sum_h) + ADD_DD * sum_h + MUL_DD
-    rho = (np.where(small, rel_small, rel_big) + rel_den + DIV_DD) * (1 + 2.0**-20)
-    with np.errstate(divide="ignore"):
-        coth = np.where(small, 1.0 / np.maximum(adh, np.finfo(float).tiny) + 0.1, 4.1)
-    return sd * vh, sd * vl, rho, coth
-
-
-# --- comparison with the certified oracle (tests, benchmarks, docs) ------------------------
-
-
-@dataclass(frozen=True)
-class TierComparison:
-    """Tier 2 held against tier 1 on the same problem.
-
-    digits: -log10 max_ic |out2 - out1| / sigma_ic (the accuracy measure of the module
-    docstring; sigma from tier 1); lse_digits: -log10 max_i |lse2 - lse1| / max(|lse1|, 1);
-    elementwise_digits: -log10 max |out2 - out1| / |out1| over nonzero outputs (for
-    information: elements that are small by cancellation have fewer); bound_digits: the same
-    measure for tier 2's own bound (what it certifies); violations: elements where
-    |tier2 - tier1 midpoint| > tier-2 bound + tier-1 radius (out and lse together; 0 if the
-    bound is honest). An element with sigma = 0 (exactly 0) counts as exact only if tier 2
-    returns exactly 0. Elements with sigma_ic < RESOLVABLE_SIGMA * max_j |v_jc| (given the
-    problem), or whose sigma underflows float64, are left out of ``digits`` and ``bound_digits``
-    (not of ``violations``): their size comes from weights below 2^-1022 of the row's largest,
-    which tier 2 flushes to zero (module docstring); ``unresolved`` counts them.
-    """
-
-    digits: float
-    lse_digits: float
-    elementwise_digits: float
-    bound_digits: float
-    violations: int
-    unresolved: int = 0
-
-
-RESOLVABLE_SIGMA = 2.0**-900
-
-
-def compare_to_certified(
-    fast: FastExactAttention, certified, problem: AttentionProblem | None = None
-) -> TierComparison:
-    """Compare a FastExactAttention with a certified.CertifiedAttention of the same problem,
-    in exact arithmetic (mpmath at 2200 bits holds any sum of two doubles exactly). With the
-    problem given, elements below the resolvable scale are reported apart (TierComparison)."""
-    floor = np.zeros(fast.out_hi.shape)
-    if problem is not None:
-        vmax = np.max(np.abs(problem.v), axis=2)  # [B, Hk, Dv]
-        vmax = np.repeat(vmax, problem.group_size, axis=1)[:, :, None, :]
-        floor = np.broadcast_to(RESOLVABLE_SIGMA * vmax, fast.out_hi.shape)
-    unresolved = 0
-    worst = 0.0
-    worst_el = 0.0
-    worst_bound = 0.0
-    worst_lse = 0.0
-    violations = 0
-    with mpmath.workprec(2200):
-        for idx in np.ndindex(fast.out_hi.shape):
-            exact = certified.out[idx]
-            got = mpmath.mpf(float(fast.out_hi[idx])) + mpmath.mpf(float(fast.out_lo[idx]))
-            err = abs(got - exact)
-            if err > mpmath.mpf(float(fast.out_error_bound[idx])) + mpmath.mpf(
-                float(certified.out_radius[idx])
-            ):
-                violations += 1
-            sigma = float(certified.out_scale[idx])
-            if exact == 0 and sigma == 0:  # exactly zero (all terms zero): must be exact
-                if err != 0:
-                    worst = math.inf
-            elif sigma < floor[idx] or sigma == 0:  # the scale underflows or is unresolvable
-                unresolved += 1
-            else:
-                worst = max(worst, float(err / sigma))
-                worst_bound = max(worst_bound, float(fast.out_error_bound[idx]) / sigma)
-            if exact != 0:
-                worst_el = max(worst_el, float(err / abs(exact)))
-        for idx in np.ndindex(fast.lse_hi.shape):
-            if certified.empty[idx]:
-                if not (fast.empty[idx] and fast.lse_hi[idx] == -np.inf):
-                    violations += 1
-                    worst_lse = math.inf
-                continue
-            exact = certified.lse[idx]
-            got = mpmath.mpf(float(fast.lse_hi[idx])) + mpmath.mpf(float(fast.lse_lo[idx]))
-            err = abs(got - exact)
-            if err > mpmath.mpf(float(fast.lse_error_bound[idx])) + mpmath.mpf(
-                float(certified.lse_radius[idx])
-            ):
-                violations += 1
-            worst_lse = max(worst_lse, float(err / max(abs(exact), 1)))
-
-    def digits(x):
-        return math.inf if x == 0 else -math.log10(x)
-
-    return TierComparison(digits(worst), digits(worst_lse), digits(worst_el), digits(worst_bound),
-                          violations, unresolved)

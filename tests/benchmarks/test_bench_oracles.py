@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from attnspec.oracles.certified import certified_attention
-from attnspec.oracles.fast_exact import compare_to_certified, fast_exact_attention
+from attnspec.oracles.fast_exact import fast_exact_attention
 from attnspec.oracles.problem import AttentionProblem
+from attnspec.oracles.tier_comparison import compare_to_certified
 
 pytestmark = pytest.mark.benchmark
 
