@@ -161,6 +161,14 @@ def bf16_running_output(q, k, v, **kw):
     return _tiled(q, k, v, acc_dtype=torch.bfloat16, **kw)
 
 
+@declare(dtypes=["bfloat16"])
+def bf16_kernel_bf16_running_output(q, k, v, **kw):
+    """A bfloat16 kernel (float32 scores and softmax) whose running output is stored in
+    bfloat16 between 64-key tiles: its error grows with the row. Caught by
+    output_matches_oracle."""
+    return _tiled(q, k, v, block=64, acc_dtype=torch.bfloat16, **kw)
+
+
 @declare()
 def missing_rescale(q, k, v, **kw):
     """Online softmax that forgets to rescale the running output and normaliser by
@@ -404,7 +412,8 @@ def nan_for_long_rows(q, k, v, **kw):
 
 
 ZOO = [
-    no_max_subtraction, half_precision_accumulation, bf16_running_output, missing_rescale,
+    no_max_subtraction, half_precision_accumulation, bf16_running_output,
+    bf16_kernel_bf16_running_output, missing_rescale,
     dropped_tail_tile, denominator_epsilon, causal_top_left_declared_bottom_right,
     finite_mask_fill, window_off_by_one, nan_on_empty_rows, mask_ignores_heads,
     alibi_slopes_reversed, alibi_sign_flipped, alibi_without_offset, softcap_after_bias,
