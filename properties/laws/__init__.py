@@ -1,0 +1,1 @@
+"""Statistical laws of attention over long random contexts, checked against the scaling-limit oracles."""
