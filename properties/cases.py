@@ -77,6 +77,14 @@ def _clone_like(t: torch.Tensor) -> torch.Tensor:
 
 
 def build_case(recipe: Recipe, device: str | torch.device = "cpu") -> AttentionCase:
+    if recipe.keys == "sphere":
+        return _sphere_case(recipe, device)
+    if recipe.keys == "progression":
+        return _progression_case(recipe, device)
+    if recipe.keys == "sink":
+        return _sink_case(recipe, device)
+    if recipe.keys != "normal":
+        raise ValueError(f"unknown keys {recipe.keys!r}")
     r = recipe
     rng = np.random.default_rng(r.seed)
     B, Hq, Hk, Lq, Lk, D, Dv = (r.batch, r.q_heads, r.kv_heads, r.q_len, r.kv_len,
@@ -174,3 +182,70 @@ def _place(x: np.ndarray, dtype, device, layout: str) -> torch.Tensor:
         buffer[..., 1 : D + 1] = t.to(device)
         return buffer[..., 1 : D + 1]
     raise ValueError(f"unknown layout {layout!r}")
+
+
+def _scale_of(r: Recipe) -> float:
+    return 1.0 / np.sqrt(r.head_dim) if r.scale is None else r.scale
+
+
+def _options(r: Recipe) -> dict:
+    kwargs = {} if r.scale is None else {"scale": r.scale}
+    if r.return_lse:
+        kwargs["return_lse"] = True
+    return kwargs
+
+
+def _sphere_case(r: Recipe, device) -> AttentionCase:
+    """Keys uniform on S^(D-1) (normalised Gaussians), values v = k, and unit queries scaled so
+    that the kernel's scores are beta <q_hat, k>: the setting of the scaling-limit laws."""
+    rng = np.random.default_rng(r.seed)
+    B, Hq, Hk, Lq, Lk, D = r.batch, r.q_heads, r.kv_heads, r.q_len, r.kv_len, r.head_dim
+    if r.value_dim != D:
+        raise ValueError("sphere keys use identity values: value_dim must equal head_dim")
+    k = rng.standard_normal((B, Hk, Lk, D))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    q = rng.standard_normal((B, Hq, Lq, D))
+    q *= r.beta / (_scale_of(r) * np.linalg.norm(q, axis=-1, keepdims=True))
+    dtype = TORCH_DTYPES[r.dtype]
+    kt = _place(k, dtype, device, "contiguous")
+    return AttentionCase(r, _place(q, dtype, device, "contiguous"), kt, kt.clone(), _options(r))
+
+
+def _progression_case(r: Recipe, device) -> AttentionCase:
+    """Scores s_j = 8 - beta j (or reversed), values (1, j / Lk): geometric weights whose exact
+    output has a closed form (oracles/geometric_attention.py)."""
+    B, Hq, Hk, Lq, Lk, D, Dv = (r.batch, r.q_heads, r.kv_heads, r.q_len, r.kv_len, r.head_dim,
+                                r.value_dim)
+    if D < 1 or Dv < 2:
+        raise ValueError("progression cases need head_dim >= 1 and value_dim >= 2")
+    j = np.arange(Lk, dtype=np.float64)
+    order = j[::-1] if r.variant >= 0.5 else j  # reversed: the largest score comes last
+    q = np.zeros((B, Hq, Lq, D))
+    q[..., 0] = 1.0
+    k = np.zeros((B, Hk, Lk, D))
+    k[..., 0] = (8.0 - r.beta * order) / _scale_of(r)
+    v = np.zeros((B, Hk, Lk, Dv))
+    v[..., 0] = 1.0
+    v[..., 1] = j / Lk
+    dtype = TORCH_DTYPES[r.dtype]
+    return AttentionCase(r, *(_place(x, dtype, device, "contiguous") for x in (q, k, v)),
+                         _options(r))
+
+
+def _sink_case(r: Recipe, device) -> AttentionCase:
+    """An attention sink: one key scores 0, the other Lk - 1 score -beta + N(0, 1/4). With beta
+    ~ 15 each tail weight is ~3e-7 of the sink's, yet a million of them hold a third of the
+    mass: the case where losing small terms from the normaliser shows."""
+    rng = np.random.default_rng(r.seed)
+    B, Hq, Hk, Lq, Lk, D, Dv = (r.batch, r.q_heads, r.kv_heads, r.q_len, r.kv_len, r.head_dim,
+                                r.value_dim)
+    scores = -r.beta + 0.5 * rng.standard_normal((B, Hk, Lk))
+    scores[:, :, int(r.variant * Lk)] = 0.0
+    q = np.zeros((B, Hq, Lq, D))
+    q[..., 0] = 1.0
+    k = np.zeros((B, Hk, Lk, D))
+    k[..., 0] = scores / _scale_of(r)
+    v = rng.standard_normal((B, Hk, Lk, Dv))
+    dtype = TORCH_DTYPES[r.dtype]
+    return AttentionCase(r, *(_place(x, dtype, device, "contiguous") for x in (q, k, v)),
+                         _options(r))

@@ -3,6 +3,8 @@
     attnspec check SELECTOR [--profile quick|ci|thorough] [--json PATH] ...
     attnspec list [--properties]
     attnspec reproduce SELECTOR --property NAME --case JSON [--device cpu]
+    attnspec laws check [--kernel SELECTOR] [--size ci|long] [--law NAME] [--json PATH]
+    attnspec laws phase [--d 3 8 16] [--n 1000 10000 100000] [--out phase.png]
 
 Exit status: 0 when every applicable property holds, 1 when one is violated (or could not be
 run or decided), 2 on a usage error (bad arguments, a selector that does not load, an invalid
@@ -45,6 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--property", required=True)
     repro.add_argument("--case", required=True, help="the recipe JSON from a report")
     repro.add_argument("--device", default="cpu")
+
+    laws = sub.add_parser("laws", help="statistical laws of attention over long random contexts")
+    laws_sub = laws.add_subparsers(dest="laws_command", required=True)
+    laws_check = laws_sub.add_parser(
+        "check", help="check the scaling laws on the streaming Monte Carlo kernel or a kernel")
+    laws_check.add_argument("--kernel", metavar="SELECTOR",
+                            help="an attention kernel (built-in name, module:attr or file.py:attr); "
+                                 "default: the streaming Monte Carlo kernel")
+    laws_check.add_argument("--size", default="ci", help="ci (default, seconds) or long (minutes)")
+    laws_check.add_argument("--law", action="append", dest="laws", metavar="NAME",
+                            help="run only this law (repeatable)")
+    laws_check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    laws_check.add_argument("--verbose", "-v", action="store_true",
+                            help="show every test of every law, not only the failing ones")
+    phase = laws_sub.add_parser("phase", help="draw the phase diagram (PNG; needs matplotlib)")
+    phase.add_argument("--d", nargs="+", type=int, default=[3, 8, 16], help="sphere dimensions")
+    phase.add_argument("--n", nargs="+", type=int, default=[1000, 10_000, 100_000],
+                       help="context lengths of the critical panels")
+    phase.add_argument("--contexts", type=int, default=200, help="Monte Carlo contexts per point")
+    phase.add_argument("--sub-n", type=int, default=10_000, help="context length of the subcritical panels")
+    phase.add_argument("--points", type=int, default=30, help="oracle points per curve")
+    phase.add_argument("--seed", type=int, default=9100)
+    phase.add_argument("--out", default="phase.png", help="output PNG (default phase.png)")
     return parser
 
 
@@ -55,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "list":
             return _list(args)
+        if args.command == "laws":
+            return _laws(args)
         return _reproduce(args)
     except _Usage as error:
         print(f"attnspec: {error}", file=sys.stderr)
@@ -167,6 +194,51 @@ def _reproduce(args) -> int:
     verdict = "VIOLATED" if outcome.ratio > 1 else "held"
     print(f"{verdict}: worst error/tolerance {outcome.ratio:.3g}  {outcome.detail}")
     return EXIT_VIOLATED if outcome.ratio > 1 else EXIT_HELD
+
+
+def _laws(args) -> int:
+    if args.laws_command == "phase":
+        return _laws_phase(args)
+    from .laws.base import SIZES
+    from .laws.catalog import CATALOG, check_laws, render
+    from .laws.sources import KernelSource, StreamingSource
+
+    if args.size not in SIZES:
+        raise _Usage(f"unknown size {args.size!r}; choose from {', '.join(SIZES)}")
+    unknown = [n for n in args.laws or () if n not in CATALOG]
+    if unknown:
+        raise _Usage(f"unknown law {unknown[0]!r}; choose from {', '.join(CATALOG)}")
+    source = KernelSource(_load(args.kernel)) if args.kernel else StreamingSource()
+
+    def progress(verdict):
+        print(f"  {verdict.law}: {verdict.status} ({verdict.seconds:.1f} s)", file=sys.stderr,
+              flush=True)
+
+    report = check_laws(source, args.size, args.laws, on_verdict=progress)
+    print(render(report, verbose=args.verbose))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report.as_data(), f, indent=2)
+    if report.errored:
+        return EXIT_INTERNAL
+    return EXIT_VIOLATED if report.violated else EXIT_HELD
+
+
+def _laws_phase(args) -> int:
+    from .laws.phase import MissingPlotting, draw_phase, phase_data, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except MissingPlotting as error:
+        raise _Usage(str(error)) from None
+    if any(d < 2 for d in args.d) or any(n < 2 for n in args.n) or args.sub_n < 2:
+        raise _Usage("--d values must be >= 2 and --n, --sub-n values >= 2")
+    if args.contexts < 2 or args.points < 2:
+        raise _Usage("--contexts and --points must be at least 2")
+    data = phase_data(args.d, args.n, contexts=args.contexts, sub_n=args.sub_n, points=args.points,
+                      seed=args.seed, log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    print(f"wrote {draw_phase(data, args.out)}")
+    return EXIT_HELD
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import numpy as np
 
 from attnspec.oracles.certified import certified_attention
 from attnspec.oracles.fast_exact import fast_exact_attention
+from attnspec.oracles.geometric_attention import geometric_attention
 from attnspec.oracles.problem import AttentionProblem
 
 # Tier 1 costs ~3 s per 1e6 score entries of width ~256 (D + Dv); below this many
@@ -51,3 +52,39 @@ def exact_attention(problem: AttentionProblem) -> ExactAttention:
 def exact_attention_certified(problem: AttentionProblem) -> ExactAttention:
     r = certified_attention(problem, digits=30)
     return ExactAttention(r.out.astype(np.float64), r.lse.astype(np.float64), r.empty, "certified")
+
+
+def exact_progression(problem: AttentionProblem, beta: float, reversed_order: bool):
+    """The closed form for a progression case (properties/cases.py), or None when the inputs
+    the kernel got are not exactly that progression (rounded by a narrow dtype): then the
+    general oracle must answer."""
+    B, Hq, Lq, Lk, Dv = (problem.batch, problem.q_heads, problem.q_len, problem.kv_len,
+                         problem.value_dim)
+    scale = 1 / np.sqrt(problem.head_dim) if problem.scale is None else problem.scale
+    j = np.arange(Lk, dtype=np.float64)
+    order = j[::-1] if reversed_order else j
+    q = np.zeros_like(problem.q)
+    q[..., 0] = 1.0
+    v = np.zeros_like(problem.v)
+    v[..., 0], v[..., 1] = 1.0, j / Lk
+    exact = (
+        np.array_equal(problem.q, q)
+        and np.array_equal(problem.k[..., 0], np.broadcast_to((8.0 - beta * order) / scale,
+                                                              problem.k.shape[:-1]))
+        and not problem.k[..., 1:].any()
+        and np.array_equal(problem.v, v)
+        and problem.mask is None and problem.causal is None and problem.window is None
+        and problem.alibi_slopes is None and problem.softcap is None
+        # the kernel's scores scale * q . k must be exactly 8 - beta j
+        and np.array_equal(scale * ((8.0 - beta * order) / scale), 8.0 - beta * order)
+    )
+    if not exact:
+        return None
+    columns, lse = geometric_attention(8.0, beta, Lk)
+    mean_position = float(columns[1])  # E[rank] / Lk, rank 0 = largest score
+    if reversed_order:  # position j has rank Lk - 1 - j
+        mean_position = (Lk - 1) / Lk - mean_position
+    out = np.zeros((B, Hq, Lq, Dv))
+    out[..., 0], out[..., 1] = 1.0, mean_position
+    return ExactAttention(out, np.full((B, Hq, Lq), float(lse)), np.zeros((B, Hq, Lq), bool),
+                          "closed form (geometric weights)")

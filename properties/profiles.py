@@ -6,6 +6,9 @@ ci        deterministic (hypothesis derandomized: the same cases every run, so C
           kernel on 2 CPU cores.
 thorough  ten times the examples, longer rows (a quarter of the cases are decode shapes with
           1021..16384 keys), with fresh randomness each run.
+long      out and lse only, on decode-shaped random contexts of 1e4..1e6 keys: unit keys on the
+          sphere in the subcritical regime, and scores in arithmetic progression (geometric
+          weights, exact in closed form); deterministic. Minutes per kernel.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Profile:
     derandomize: bool
     call_timeout_s: float
     description: str
+    properties: tuple[str, ...] | None = None  # the properties this profile runs (None: all)
+    shrink_calls: int = 80  # kernel calls allowed for shrinking after the first violation
 
     def with_examples(self, n: int) -> "Profile":
         return replace(self, max_examples=n)
@@ -41,5 +46,10 @@ PROFILES = {
         Profile("thorough", 400, Limits(max_len=300, max_batch=3, max_heads=8, max_head_dim=160,
                                         max_scores=3 * 8 * 300 * 300, long_kv_len=16384),
                 derandomize=False, call_timeout_s=120.0, description="10x examples, long rows"),
+        Profile("long", 8, Limits(long_context=True), derandomize=True, call_timeout_s=600.0,
+                description="out and lse on random contexts of 1e4..1e6 keys (minutes)",
+                properties=("output_matches_oracle", "lse_matches_oracle"),
+                # a call costs seconds at a million keys: shrink little, the case is long anyway
+                shrink_calls=4),
     ]
 }

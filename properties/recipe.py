@@ -24,6 +24,14 @@ class Recipe:
     dtype: str = "float32"
     seed: int = 0
 
+    # Long random contexts (the "long" profile): "normal" keys, "sphere" (unit keys uniform on
+    # S^(D-1), identity values v = k, scores beta <q_hat, k>), "progression" (scores
+    # 8 - beta j in key order, reversed when variant >= 0.5; values (1, j / Lk), zero padded),
+    # or "sink" (one key at score 0 at position variant * Lk, every other key near -beta, so
+    # that a long tail of tiny weights carries a large share of the mass).
+    keys: str = "normal"
+    beta: float = 1.0
+
     # Value regimes (how kernels break)
     logit_scale: float = 1.0  # multiplies q: scores reach ~logit_scale * |q||k| / sqrt(D)
     row_spread: float = 0.0  # query rows scaled by 10^U(-row_spread, row_spread)

@@ -24,7 +24,6 @@ from .loading import Subject
 from .profiles import Profile
 from .recipe import Recipe
 
-SHRINK_CALLS = 80  # extra examples allowed for shrinking after the first violation
 TARGET_CAP = 1e12  # hypothesis.target needs finite observations
 
 
@@ -109,7 +108,7 @@ def run_property(prop: Property, ctx: Context, profile: Profile) -> PropertyResu
         device = data.draw(st.sampled_from(devices), label="device")
         recipe = data.draw(prop.draw(ctx.spec, dtype, profile.limits), label="recipe")
         key = (recipe.to_json(), device)
-        if failures and calls_after_failure[0] >= SHRINK_CALLS:
+        if failures and calls_after_failure[0] >= profile.shrink_calls:
             # Shrinking budget spent: only the failures already seen keep failing, so the
             # final replay is deterministic and no further kernel calls are made.
             if key in failures:
@@ -166,6 +165,8 @@ def run_check(
     """Run the properties (all, or ``names``) against ``subject``; with ``fail_fast``, stop
     after the first property that does not hold (the rest are reported as not run)."""
     chosen = PROPERTIES if names is None else [p for p in PROPERTIES if p.name in names]
+    if profile.properties is not None:
+        chosen = [p for p in chosen if p.name in profile.properties]
     ctx = Context(subject, profile, Invoker(subject, profile.call_timeout_s))
     report = CheckReport(subject, profile)
     start = time.perf_counter()

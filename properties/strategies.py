@@ -37,6 +37,7 @@ class Limits:
     max_head_dim: int = 64
     max_scores: int = 2 * 4 * 64 * 64  # cap on B * Hq * Lq * Lk
     long_kv_len: int = 0  # > 0: also draw long rows (decode shapes, Lk up to this)
+    long_context: bool = False  # draw only long random contexts (the "long" profile)
 
 
 def lengths(limits: Limits) -> st.SearchStrategy[int]:
@@ -150,9 +151,55 @@ def options(draw, spec: KernelSpec, shape: dict) -> dict:
     return out
 
 
+# Longest first: hypothesis starts from (and shrinks toward) the first entry, and this profile
+# exists for the longest contexts.
+SPHERE_LENGTHS = (1_000_000, 100_003, 10_007)
+PROGRESSION_LENGTHS = (2**20, 2**17, 2**14)  # powers of two: j / Lk is exact
+
+
+@st.composite
+def long_context_recipes(draw, spec: KernelSpec, dtype: str, limits: Limits, **fixed) -> Recipe:
+    """Decode-shaped contexts of 1e4..1e6 keys: unit keys on the sphere in the subcritical
+    regime (beta = c n^(2/(D-1)), c <= 0.03), scores in arithmetic progression (geometric
+    weights, in either key order), or an attention sink over a long tail of tiny weights.
+    Exact outputs: tier 2, or the closed form."""
+    kind = draw(st.sampled_from(["sink", "sphere", "progression"]))
+    q_heads = draw(st.sampled_from([1, 2])) if spec.gqa else 1
+    fields = dict(batch=1, q_heads=q_heads, kv_heads=1, q_len=draw(st.sampled_from([1, 2, 4])),
+                  dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)), keys=kind,
+                  variant=draw(st.floats(0.0, 1.0, exclude_max=True)))
+    if kind == "sphere":
+        dims = [d for d in (16, 8, 3) if spec.supports_head_dim(d)] or [
+            d for d in range(spec.head_dim_multiple, 65, spec.head_dim_multiple)
+            if spec.supports_head_dim(d)][:1]
+        d = draw(st.sampled_from(dims))
+        n = draw(st.sampled_from(SPHERE_LENGTHS))
+        c = draw(st.sampled_from([0.003, 0.03]))
+        # scores beta <q, k> with q = beta sqrt(D) q_hat: keep q inside float16's range
+        beta = min(c * n ** (2 / max(d - 1, 1)), 6.0e4 / d**0.5 / 2)
+        fields.update(kv_len=n, head_dim=d, value_dim=d, beta=beta)
+    elif kind == "sink":
+        dims = [d for d in (4, 16, 64) if spec.supports_head_dim(d)]
+        d = draw(st.sampled_from(dims or [spec.head_dim_multiple]))
+        fields.update(kv_len=draw(st.sampled_from(SPHERE_LENGTHS)), head_dim=d, value_dim=d,
+                      beta=draw(st.sampled_from([14.5, 17.0, 12.0])))
+    else:
+        # D a perfect square, so the default scale 1/sqrt(D) is a power of two and the scores
+        # 8 - beta j are exact; values (1, j/Lk) padded to what the kernel accepts.
+        dims = [d for d in (4, 16, 64) if spec.supports_head_dim(d)]
+        d = draw(st.sampled_from(dims or [spec.head_dim_multiple]))
+        dv = d if spec.dv_equals_d else max(2, spec.head_dim_multiple)
+        fields.update(kv_len=draw(st.sampled_from(PROGRESSION_LENGTHS)), head_dim=d,
+                      value_dim=dv, beta=draw(st.sampled_from([2.0**-12, 2.0**-8, 2.0**-4])))
+    fields.update(fixed)
+    return Recipe(**fields)
+
+
 @st.composite
 def recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(), **fixed) -> Recipe:
     """A full recipe for a kernel of ``spec`` in ``dtype``; ``fixed`` pins any fields."""
+    if limits.long_context:
+        return draw(long_context_recipes(spec, dtype, limits, **fixed))
     shape = draw(shapes(spec, limits))
     fields = dict(shape, dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)))
     fields.update(draw(value_regimes()))

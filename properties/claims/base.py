@@ -22,7 +22,7 @@ from attnspec.oracles.problem import AttentionProblem
 from ..cases import AttentionCase, build_case
 from ..conformance import precision_model
 from ..invoke import Call, Invoker
-from ..oracle import ExactAttention, exact_attention
+from ..oracle import ExactAttention, exact_attention, exact_progression
 from ..profiles import Profile
 from ..recipe import Recipe
 from ..reference64 import attention64
@@ -102,6 +102,11 @@ class Context:
 
     def exact(self, case: AttentionCase) -> tuple[AttentionProblem, ExactAttention]:
         problem = self.problem(case)
+        r = case.recipe
+        if r.keys == "progression":
+            closed = exact_progression(problem, r.beta, r.variant >= 0.5)
+            if closed is not None:
+                return problem, closed
         return problem, exact_attention(problem)
 
     def approximate(self, case: AttentionCase, lse_dtype: str | None = None) -> Approximation:

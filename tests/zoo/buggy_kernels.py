@@ -108,9 +108,10 @@ def _dense(q, k, v, *, scale=None, causal=False, alibi_slopes=None, mask=None, w
 
 def _tiled(q, k, v, *, scale=None, causal=False, alibi_slopes=None, mask=None, window=None,
            softcap=None, return_lse=False, block=16, acc_dtype=None, rescale=True,
-           drop_tail=False):
+           drop_tail=False, total_dtype=None, flush_below=0.0):
     acc = torch.promote_types(q.dtype, torch.float32)
     running = acc_dtype or acc  # BUG hook: dtype the running output is kept in between tiles
+    kept = total_dtype or acc  # BUG hook: dtype the running normaliser is kept in
     B, Hq, Lq, _ = q.shape
     Lk = k.shape[2]
     s_all = _scores(q, k, scale, softcap, alibi_slopes, acc=acc)
@@ -127,7 +128,9 @@ def _tiled(q, k, v, *, scale=None, causal=False, alibi_slopes=None, mask=None, w
         shift = torch.where(torch.isfinite(new), new, torch.zeros_like(new))
         alpha = torch.exp(m - shift) if rescale else torch.ones_like(m)  # BUG hook: no rescale
         p = torch.exp(s - shift)
-        total = total * alpha + p.sum(-1, keepdim=True)
+        if flush_below:  # BUG hook: weights below flush_below (relative to the max) dropped
+            p = torch.where(p < flush_below, torch.zeros_like(p), p)
+        total = (total * alpha + p.sum(-1, keepdim=True)).to(kept).to(acc)
         out = (out.to(acc) * alpha + p @ vv[:, :, start:start + block]).to(running)
         m = new
     result = torch.where(total > 0, out.to(acc) / total, torch.zeros_like(total)).to(q.dtype)
@@ -421,6 +424,29 @@ ZOO = [
     output_in_float32, lse_in_base_two, batch_shares_row_max, scales_q_in_place,
     nondeterministic_split, raises_on_odd_lengths, hangs_on_decode, nan_for_long_rows,
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Long rows: bugs whose error grows with the number of keys. Declared for half precision, where
+# the budget is wide enough that short rows cannot show them; `attnspec check --profile long`
+# (contexts of 1e4..1e6 keys) catches them (tests/zoo/test_long_rows.py).
+
+
+@declare(dtypes=["float16", "bfloat16"], rounds_p=True)
+def normaliser_in_bfloat16(q, k, v, **kw):
+    """Keeps the running softmax normaliser in bfloat16 between 1024-key tiles: once it is
+    large, each tile's contribution is rounded to 8 bits of the total and mass is lost."""
+    return _tiled(q, k, v, block=1024, total_dtype=torch.bfloat16, **kw)
+
+
+@declare(dtypes=["float16", "bfloat16"], rounds_p=True)
+def flushes_tiny_weights(q, k, v, **kw):
+    """Drops weights below 2^-20 of the row's maximum (a sparsity shortcut): harmless on short
+    rows, a large loss of mass over a million keys."""
+    return _tiled(q, k, v, block=4096, flush_below=2.0**-20, **kw)
+
+
+LONG_ROW_ZOO = [normaliser_in_bfloat16, flushes_tiny_weights]  # (bf16 running output: ZOO)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,3 +31,46 @@ def test_bf16_running_output_fails_on_a_long_row():
 @pytest.mark.parametrize("selector", ["reference-tiled-fa2", "sdpa-flash-cpu", "reference-dense"])
 def test_correct_kernels_pass_the_same_row(selector):
     assert ratio(selector) <= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The "long" profile: contexts of 1e4..1e6 keys (sphere keys, geometric weights, sinks).
+
+
+def _zoo_names(group: str) -> list[str]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_long_names", ZOO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [fn.__name__ for fn in getattr(module, group)]
+
+
+@pytest.mark.parametrize("name", _zoo_names("LONG_ROW_ZOO"))
+def test_long_profile_catches_errors_that_grow_with_the_row(name):
+    from attnspec.properties.runner import run_check
+
+    report = run_check(load_kernel(f"{ZOO}:{name}"), PROFILES["long"], fail_fast=True)
+    assert report.violated and not report.errored
+
+
+@pytest.mark.parametrize("selector", ["sdpa-math", "sdpa-flash-cpu"])
+def test_long_profile_passes_correct_kernels_on_its_first_cases(selector):
+    from attnspec.properties.runner import run_check
+
+    # The first two cases of the deterministic profile: a 1e6-key attention sink and 1e6 keys
+    # on the sphere. The whole profile runs in the long-marked test below.
+    report = run_check(load_kernel(selector), PROFILES["long"].with_examples(2))
+    assert not report.violated and not report.errored, [r.status for r in report.results]
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("selector", ["reference-dense", "reference-tiled", "reference-tiled-fa2",
+                                      "sdpa", "sdpa-math", "sdpa-flash-cpu", "flex"])
+def test_long_profile_passes_every_correct_builtin(selector):
+    from attnspec.properties.runner import run_check
+
+    report = run_check(load_kernel(selector), PROFILES["long"])
+    assert not report.violated and not report.errored, [
+        (r.name, r.status, r.counterexample and r.counterexample.outcome.detail)
+        for r in report.results]
