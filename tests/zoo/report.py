@@ -3,8 +3,9 @@ correct built-in kernel, and how long it takes.
 
     .venv/bin/python tests/zoo/report.py [--out docs/zoo.md]
 
-Each kernel gets a full run of all properties (no --fail-fast), as a user would see it. Takes
-about half an hour on 2 cores.
+Each kernel gets a full run of all properties (no --fail-fast), as a user would see it; the
+long-row zoo and the correct kernels also get the long profile. Takes about 40 minutes on 2
+cores.
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ def zoo():
     return module
 
 
-def run(selector: str) -> tuple[list, float]:
+def run(selector: str, profile: str = "ci") -> tuple[list, float]:
     start = time.perf_counter()
-    report = run_check(load_kernel(selector), PROFILES["ci"])
+    report = run_check(load_kernel(selector), PROFILES[profile])
     return report.results, time.perf_counter() - start
+
+
+def summary(results) -> tuple[list[str], list[str]]:
+    caught = [r.name for r in results if r.status == "VIOLATED"]
+    other = [f"{r.name} ({r.status})" for r in results
+             if r.status not in ("held", "not applicable", "VIOLATED")]
+    return caught, other
 
 
 def main():
@@ -45,28 +53,33 @@ def main():
     parser.add_argument("--out", default=str(Path(__file__).parents[2] / "docs" / "zoo.md"))
     args = parser.parse_args()
     module = zoo()
-    rows_bugs, rows_correct = [], []
-    for fn in module.ZOO + module.CONTROLS:
-        results, seconds = run(f"{ZOO_FILE}:{fn.__name__}")
-        caught = [r.name for r in results if r.status == "VIOLATED"]
-        other = [f"{r.name} ({r.status})" for r in results
-                 if r.status not in ("held", "not applicable", "VIOLATED")]
+    rows_bugs, rows_correct, rows_long = [], [], []
+    for fn in module.ZOO + module.LONG_ROW_ZOO + module.CONTROLS:
+        selector = f"{ZOO_FILE}:{fn.__name__}"
+        caught, other = summary((results := run(selector))[0])
+        seconds = results[1]
         doc = " ".join((fn.__doc__ or "").split())
         target = rows_correct if fn in module.CONTROLS else rows_bugs
         target.append((fn.__name__, doc, caught, other, seconds))
         print(f"{fn.__name__}: {len(caught)} violated, {seconds:.1f} s", flush=True)
+        if fn in module.LONG_ROW_ZOO:
+            long_results, long_seconds = run(selector, "long")
+            rows_long.append((fn.__name__, *summary(long_results), long_seconds))
     for name in CORRECT:
         if BUILTINS[name].unavailable():
             continue
         results, seconds = run(name)
-        caught = [r.name for r in results if r.status == "VIOLATED"]
-        other = [f"{r.name} ({r.status})" for r in results
-                 if r.status not in ("held", "not applicable", "VIOLATED")]
+        caught, other = summary(results)
         rows_correct.append((name, BUILTINS[name].description, caught, other, seconds))
         print(f"{name}: {len(caught)} violated, {seconds:.1f} s", flush=True)
+        long_results, long_seconds = run(name, "long")
+        rows_long.append((name, *summary(long_results), long_seconds))
 
-    caught_bugs = sum(1 for r in rows_bugs if r[2])
-    false_alarms = sum(len(r[2]) for r in rows_correct)
+    long_bugs = {fn.__name__ for fn in module.LONG_ROW_ZOO}
+    caught_long = {r[0] for r in rows_long if r[1]}
+    caught_bugs = sum(1 for r in rows_bugs if r[2] or r[0] in caught_long)
+    false_alarms = sum(len(r[2]) for r in rows_correct) + sum(
+        len(r[1]) for r in rows_long if r[0] not in long_bugs)
     lines = [
         "# The zoo: buggy kernels attnspec must catch, correct kernels it must pass",
         "",
@@ -76,7 +89,8 @@ def main():
         "shrinking.",
         "",
         f"**Caught: {caught_bugs} of {len(rows_bugs)} buggy kernels. False alarms on correct "
-        f"kernels: {false_alarms} (over {len(rows_correct)} kernels x 17 properties).**",
+        f"kernels: {false_alarms} (over {len(rows_correct)} kernels x 17 properties at ci, and "
+        f"the long profile).**",
         "",
         "## Buggy kernels (tests/zoo/buggy_kernels.py)",
         "",
@@ -91,6 +105,11 @@ def main():
               "|---|---|---|---|"]
     for name, doc, caught, other, seconds in rows_correct:
         lines.append(f"| {name} | {doc} | {', '.join(caught) or 'none'}"
+                     f"{'; ' + ', '.join(other) if other else ''} | {seconds:.0f} |")
+    lines += ["", "## The long profile (contexts of 1e4..1e6 keys: out and lse)", "",
+              "| kernel | violated properties | time (s) |", "|---|---|---|"]
+    for name, caught, other, seconds in rows_long:
+        lines.append(f"| {name} | {', '.join(caught) or 'none'}"
                      f"{'; ' + ', '.join(other) if other else ''} | {seconds:.0f} |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
