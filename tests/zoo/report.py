@@ -56,8 +56,8 @@ def main():
     rows_bugs, rows_correct, rows_long = [], [], []
     for fn in module.ZOO + module.LONG_ROW_ZOO + module.CONTROLS:
         selector = f"{ZOO_FILE}:{fn.__name__}"
-        caught, other = summary((results := run(selector))[0])
-        seconds = results[1]
+        results, seconds = run(selector)
+        caught, other = summary(results)
         doc = " ".join((fn.__doc__ or "").split())
         target = rows_correct if fn in module.CONTROLS else rows_bugs
         target.append((fn.__name__, doc, caught, other, seconds))
