@@ -87,3 +87,18 @@ def test_wheel_holds_only_the_attnspec_namespace(tmp_path):
     assert {t for t in tops if not t.endswith(".dist-info")} == {"attnspec"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "attnspec/kernels/dense.py" in names and "attnspec/oracles/certified.py" in names
+    # `pip install .` (not editable): install the wheel alone into an empty target and import
+    # every package from there, with the repository nowhere on the path.
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
+                    str(target), str(wheel)], check=True, cwd=tmp_path)
+    script = (
+        "import attnspec.oracles.certified, attnspec.kernels.dense, attnspec.properties.cli\n"
+        f"assert attnspec.properties.cli.__file__.startswith({str(target)!r})\n"
+        f"assert not any(p.startswith({str(ROOT)!r}) for p in attnspec.__path__)\n"
+    )
+    # -I: no PYTHONPATH, no user site, no working directory on the path; the wheel's target
+    # goes first, the environment's site-packages (numpy, torch, ...) after it.
+    subprocess.run([sys.executable, "-I", "-c",
+                    f"import sys; sys.path.insert(0, {str(target)!r}); "
+                    + script.replace("\n", "; ")], check=True, cwd=tmp_path)
