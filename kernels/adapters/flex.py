@@ -14,8 +14,26 @@ from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 from ..spec import KernelSpec
 
 
+# torch.compile falls back to eager, with only a log line, once a function has been compiled for
+# more variants than dynamo's recompile limit (8). A check draws many head dims, scales and
+# option sets; without a higher limit its verdict on "flex-compiled" would describe eager code.
+RECOMPILE_LIMIT = 100_000
+
+
 def make_flex_kernel(spec: KernelSpec, compiled: bool = False):
-    run = torch.compile(flex_attention, dynamic=False) if compiled else flex_attention
+    run = flex_attention
+    if compiled:
+        import torch._dynamo
+
+        for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                     "accumulated_cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name),
+                                                        RECOMPILE_LIMIT))
+        # dynamic=True: one compilation serves all lengths (a recompile per shape costs ~3 s
+        # on CPU). With dynamic shapes, a score_mod that closes over a Python float fails in
+        # inductor (torch 2.13, InductorError); a 0-d tensor works, so softcap is captured as one.
+        run = torch.compile(flex_attention, dynamic=True)
 
     def flex(
         q,  # [B, Hq, Lq, D]
@@ -34,9 +52,14 @@ def make_flex_kernel(spec: KernelSpec, compiled: bool = False):
         Lk = k.shape[2]
         offset = Lk - Lq
 
+        cap = None
+        if softcap is not None:
+            cap = torch.tensor(softcap, dtype=torch.promote_types(q.dtype, torch.float32),
+                               device=q.device) if compiled else softcap
+
         def score_mod(score, b, h, q_idx, kv_idx):
-            if softcap is not None:
-                score = softcap * torch.tanh(score / softcap)
+            if cap is not None:
+                score = cap * torch.tanh(score / cap)
             if alibi_slopes is not None:  # in the score's dtype: a float32 slope times the
                 #                               distance would round the bias to float32
                 slope = alibi_slopes[h].to(score.dtype)
