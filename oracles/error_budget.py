@@ -191,7 +191,8 @@ def _head_budget(problem, model, b, h, visible, distance, o):
     wt = w**2 * tau_sq
     score_var = wt @ v**2 - 2 * o * (wt @ v) + o**2 * wt.sum(-1, keepdims=True)
     score_var = np.maximum(score_var, 0.0)
-    phi = np.expm1(tau_abs) * visible
+    with np.errstate(over="ignore"):  # e^x - 1 = inf past x ~ 709: a vacuous bound, kept inf
+        phi = np.where(visible, np.expm1(tau_abs), 0.0)
     phi_max = phi.max(axis=-1, keepdims=True, initial=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         score_worst = np.where(
