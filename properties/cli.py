@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     phase.add_argument("--d", nargs="+", type=int, default=[3, 8, 16], help="sphere dimensions")
     phase.add_argument("--n", nargs="+", type=int, default=[1000, 10_000, 100_000],
                        help="context lengths of the critical panels")
-    phase.add_argument("--contexts", type=int, default=200, help="Monte Carlo contexts per point")
+    phase.add_argument("--contexts", type=int, default=150, help="Monte Carlo contexts per point")
     phase.add_argument("--sub-n", type=int, default=10_000, help="context length of the subcritical panels")
     phase.add_argument("--points", type=int, default=30, help="oracle points per curve")
     phase.add_argument("--seed", type=int, default=9100)

@@ -17,10 +17,11 @@ measurements; this module turns them into tests at a stated false-alarm rate:
   Dvoretzky-Kiefer-Wolfowitz inequality with Massart's constant, valid for every N when F is
   continuous; a sup over a subset of the line is at most the full sup, so the bound holds for a
   restricted sup too;
-* deterministic (oracle-only) checks: a relative error below a stated tolerance; they use no
-  randomness and no share of alpha.
+* deterministic (oracle-only) checks: an error (relative, or absolute where stated) below a
+  stated tolerance; they use no randomness and no share of alpha.
 
-The seed of every context is fixed by the plan (``seed + case index``), so a run is reproducible.
+Every sampling job of a plan has a fixed seed (``case_seed``: the plan's seed + 1009 x the job's
+index), so a run is reproducible.
 """
 
 from __future__ import annotations
@@ -122,12 +123,14 @@ class Check:
     def ratio(self) -> float:
         if not math.isfinite(self.statistic):
             return math.inf
+        if self.threshold <= 0:
+            return math.inf if self.statistic > 0 else 0.0
         return self.statistic / self.threshold
 
     def describe(self) -> str:
         if self.kind == "z":
             z = (self.measured - self.reference) / self.se if self.se > 0 else math.nan
-            text = (f"{self.measured:.6g} +- {self.se:.2g} vs exact {self.reference:.6g}: "
+            text = (f"{self.measured:.6g} +- {self.se:.2g} vs {self.reference:.6g}: "
                     f"z = {z:+.2f} (|z| < {self.threshold:.2f} to hold), N = {self.samples}")
         elif self.kind == "ks":
             text = (f"KS distance {self.statistic:.4f} {'<' if self.held else '>='} {self.threshold:.4f} "
@@ -216,9 +219,13 @@ class Verdict:
 
     @property
     def worst(self) -> Check | None:
+        """The failing check furthest over its threshold; when all hold, the statistical test
+        (z or KS) closest to its threshold (the oracle-only checks are shown in the details)."""
         if not self.checks:
             return None
-        return max(self.checks, key=lambda c: c.ratio)
+        pool = ([c for c in self.checks if not c.held]
+                or [c for c in self.checks if c.kind in ("z", "ks")] or self.checks)
+        return max(pool, key=lambda c: c.ratio)
 
     def headline(self) -> str:
         """The worst check as 'statistic vs threshold'."""

@@ -73,7 +73,8 @@ def render(report: LawsReport, verbose: bool = False) -> str:
              f"{'false-alarm':>11}  {'seed':>5}  {'seconds':>7}"]
     for v in report.verdicts:
         seed = "" if v.seed is None else str(v.seed)
-        lines.append(f"{v.law:<{width}}  {v.status:<14}  {v.headline():<24}  {v.contexts:>7}  "
+        N = "-" if v.status == "not applicable" else str(v.contexts)
+        lines.append(f"{v.law:<{width}}  {v.status:<14}  {v.headline():<24}  {N:>7}  "
                      f"{_alpha(v.alpha):>11}  {seed:>5}  {v.seconds:>7.1f}")
         if v.status in ("not applicable", "error") or (v.status == "VIOLATED" and not v.checks):
             lines.append(f"{'':<{width}}    {v.reason}")

@@ -22,24 +22,19 @@ deviation sqrt(Var S)) against the exact finite-n means.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from attnspec.oracles.scaling_limits import critical_poisson as CP
 from attnspec.oracles.scaling_limits import finite_n as FN
 from attnspec.oracles.scaling_limits import partition as P
 from attnspec.oracles.scaling_limits import vectorized as V
 
-from .base import Law, Measurement, Plan, case_seed, z_measurement
-from .critical_wmax import CriticalCase
+from .base import Law, Measurement, Plan, z_measurement
+from .critical_wmax import CriticalCase, critical_draws
 
 
 def _run(source, plan: Plan, numbers: dict) -> list[Measurement]:
     out: list[Measurement] = []
-    for i, c in enumerate(plan.cases):
-        beta = float(V.critical_beta(c.n, c.d, c.gamma))
-        dr = source.draw(c.n, beta, d=c.d, contexts=c.contexts, seed=case_seed(plan, i),
-                         need=("ipr", "normaliser"))
-        tag = f"d={c.d} gamma={c.gamma:g} n={c.n:.0e}"
+    for c, beta, dr, tag in critical_draws(source, plan, ("ipr", "normaliser")):
         e_ipr = FN.expected_ipr(c.n, beta, c.d, backend="numpy")
         e_s = float(P.normaliser_mean(c.n, beta, c.d))
         sd_s = math.sqrt(float(P.normaliser_variance(c.n, beta, c.d)))

@@ -31,7 +31,7 @@ from attnspec.oracles.scaling_limits import finite_n as FN
 from attnspec.oracles.scaling_limits import vectorized as V
 from attnspec.oracles.scaling_limits import wmax_d3 as W3
 
-from .base import Law, Plan, case_seed, exact_measurement, ks_distance, z_measurement, Measurement
+from .base import Law, Measurement, Plan, case_seed, exact_measurement, ks_distance, z_measurement
 
 KS_LOWER = 0.34  # the KS sup runs over w >= 0.34, where the exact CDF is cheap (r = 1/w - 1 < 2)
 FINITE_N_GAP = 1e-3  # allowed |finite-n moment - limit moment| at d = 3
@@ -51,6 +51,15 @@ def exact_wmax_moment(n: int, beta: float, d: int, moment: int = 1) -> float:
     return FN.expected_wmax(n, beta, d, moment=moment, backend="numpy")
 
 
+def critical_draws(source, plan: Plan, need):
+    """For plans of cases with (d, gamma, n, contexts): yield (case, beta, draws, tag) with
+    beta = gamma n^(2/(d-1)) and the job's seed."""
+    for i, c in enumerate(plan.cases):
+        beta = float(V.critical_beta(c.n, c.d, c.gamma))
+        draws = source.draw(c.n, beta, d=c.d, contexts=c.contexts, seed=case_seed(plan, i), need=need)
+        yield c, beta, draws, f"d={c.d} gamma={c.gamma:g} n={c.n:.0e}"
+
+
 def _d3_cdf(gamma: float):
     def F(w: float) -> float:
         return float(W3.wmax_cdf_d3(w, gamma, dps=15))
@@ -59,11 +68,8 @@ def _d3_cdf(gamma: float):
 
 def _run(source, plan: Plan, numbers: dict) -> list[Measurement]:
     out: list[Measurement] = []
-    for i, c in enumerate(plan.cases):
-        beta = float(V.critical_beta(c.n, c.d, c.gamma))
-        w = source.draw(c.n, beta, d=c.d, contexts=c.contexts, seed=case_seed(plan, i),
-                        need=("w_max",)).w_max
-        tag = f"d={c.d} gamma={c.gamma:g} n={c.n:.0e}"
+    for c, beta, draws, tag in critical_draws(source, plan, ("w_max",)):
+        w = draws.w_max
         row = {"d": c.d, "gamma": c.gamma, "n": c.n, "beta": beta, "contexts": c.contexts,
                "mean_w_max": float(w.mean()), "mean_w_max2": float((w * w).mean())}
         if c.d == 3:

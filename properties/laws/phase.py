@@ -54,7 +54,7 @@ def _mean_se(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(len(x)))
 
 
-def phase_data(ds=(3, 8, 16), ns=(1000, 10_000, 100_000), *, contexts: int = 200, sub_n: int = 10_000,
+def phase_data(ds=(3, 8, 16), ns=(1000, 10_000, 100_000), *, contexts: int = 150, sub_n: int = 10_000,
                points: int = 30, mc_points: int = 5, seed: int = 9100, source=None, log=None) -> dict:
     """Oracle curves and Monte Carlo points for the picture (plain lists, JSON-serialisable)."""
     from .sources import StreamingSource
@@ -117,16 +117,17 @@ def draw_phase(data: dict, path: str) -> str:
     fig = Figure(figsize=(4.6 * len(ds), 8.2), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, len(ds), squeeze=False)
-    colors = {n: c for n, c in zip(ns, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                                        "#8c564b"] * 4)}
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    colors = {n: palette[i % len(palette)] for i, n in enumerate(ns)}
+    markers = {n: "os^Dvp"[i % 6] for i, n in enumerate(ns)}
     for j, d in enumerate(ds):
         crit, ax = data["critical"][d], axes[0][j]
         g = np.asarray(crit["gammas"])
         for n in ns:
             ax.plot(g, crit["exact"][n], color=colors[n], lw=1.4, label=f"exact, n = {n:.0e}")
             mc = np.asarray(crit["mc"][n])
-            ax.errorbar(mc[:, 0], mc[:, 1], yerr=2 * mc[:, 2], fmt="o", ms=3.5, color=colors[n],
-                        capsize=2, lw=1)
+            ax.errorbar(mc[:, 0], mc[:, 1], yerr=2 * mc[:, 2], fmt=markers[n], ms=4, mfc="none",
+                        color=colors[n], capsize=2, lw=1)
         ax.plot(g, crit["limit"], "k--", lw=1.2, label="limit n -> inf")
         ax.axhline(0.5, color="0.6", lw=0.6, ls=":")
         ax.axvline(crit["gamma_half_limit"], color="0.6", lw=0.6, ls=":")
@@ -146,13 +147,13 @@ def draw_phase(data: dict, path: str) -> str:
             pts = np.array([(m["beta"], *m[key]) for m in sub["mc"]])
             ax.errorbar(pts[:, 0], pts[:, 1], yerr=2 * pts[:, 2], fmt="o", ms=3.5, color=color,
                         capsize=2, lw=1)
-        ax.plot(b, sub["population_bias"], color="#1f77b4", ls="--", lw=1,
-                label=r"population bias $1 - A_d(\beta)$")
+        ax.plot(b, sub["population_bias"], color="k", ls="--", lw=0.8,
+                label=r"population bias $1 - A_d(\beta)$ (n = inf)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(r"$\beta$")
         ax.set_title(f"d = {d}: subcritical output, n = {data['sub_n']:.0e}")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle("Softmax attention of a unit query over n random unit keys: exact oracles (lines) "
                  f"and streaming Monte Carlo ({data['contexts']} contexts per point, +- 2 s.e.)",
                  fontsize=10)

@@ -27,10 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attnspec.oracles.scaling_limits import supercritical as SC
-from attnspec.oracles.scaling_limits import vectorized as V
 
-from .base import Law, Measurement, Plan, case_seed, exact_measurement, z_measurement
-from .critical_wmax import exact_wmax_moment
+from .base import Law, Measurement, Plan, exact_measurement, z_measurement
+from .critical_wmax import critical_draws, exact_wmax_moment
 
 ASYMPTOTIC_TOLERANCE = 0.003
 
@@ -51,14 +50,11 @@ class SupercriticalCase:
 
 def _run(source, plan: Plan, numbers: dict) -> list[Measurement]:
     out: list[Measurement] = []
-    for i, c in enumerate(plan.cases):
-        beta = float(V.critical_beta(c.n, c.d, c.gamma))
-        x = source.draw(c.n, beta, d=c.d, contexts=c.contexts, seed=case_seed(plan, i),
-                        need=("one_minus_w_max",)).one_minus_w_max
+    for c, beta, draws, tag in critical_draws(source, plan, ("one_minus_w_max",)):
+        x = draws.one_minus_w_max
         exact = 1.0 - exact_wmax_moment(c.n, beta, c.d)
         asym = float(SC.expected_one_minus_wmax_asymptotic(c.gamma, c.d))
         limit = float(SC.expected_one_minus_wmax(c.gamma, c.d, backend="numpy"))
-        tag = f"d={c.d} gamma={c.gamma:g} n={c.n:.0e}"
         m = z_measurement(f"{tag}: E[1 - W_max] vs exact finite n", x, exact)
         out.append(m)
         shift = abs(asym - exact) / m.se

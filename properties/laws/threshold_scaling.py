@@ -4,9 +4,12 @@ Claim (claims.md section 1; [P] "for uniform keys beta_n* ~ n^(2/(d-1))"): beta_
 beta at which E W_max = 1/2, satisfies log beta_half = const + (2/(d-1)) log n + o(1).
 
 Deterministic part (oracle only): beta_half(n) from the exact finite-n oracle
-(finite_n.expected_wmax, root in log gamma by Brent's method) at n = 1e3 ... 1e12 (d = 3) or
-1e15 (d >= 8); the local slopes d log beta_half / d log n over successive intervals must move
-monotonically toward p = 2/(d-1) and end within a stated relative tolerance of it.
+(finite_n.expected_wmax, root in log gamma by Brent's method) at n = 1e3, 1e6, 1e9 (d = 3),
+... 1e12 (d = 8), ... 1e15 (d = 16); the local slopes d log beta_half / d log n over successive
+intervals must move monotonically toward p = 2/(d-1) and the last must be within a relative
+tolerance of it: 1e-6 (d = 3; measured 7.0e-8, the error is O(1/n)), 2e-3 (d = 8; measured
+7.1e-4 over [1e9, 1e12]), 0.02 (d = 16; measured 9.9e-3 over [1e12, 1e15]); the error decays like
+n^(-2/(d-1)).
 
 Statistical part (Monte Carlo or a user's kernel), for each d over at least a decade of n:
 
@@ -43,7 +46,7 @@ from .critical_wmax import exact_wmax_moment
 OFFSETS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # log gamma around the exact root
 # Deterministic convergence: n grid (log10) and the tolerance on the last local slope, relative
 # to 2/(d-1) (measured: see docs/scaling-limits.md).
-CONVERGENCE = {3: (range(3, 13, 3), 1e-6), 8: (range(3, 16, 3), 1e-3), 16: (range(3, 16, 3), 0.02)}
+CONVERGENCE = {3: (range(3, 10, 3), 1e-6), 8: (range(3, 13, 3), 2e-3), 16: (range(3, 16, 3), 0.02)}
 
 
 @dataclass(frozen=True)
@@ -144,15 +147,14 @@ def _run(source, plan: Plan, numbers: dict) -> list[Measurement]:
         p = 2.0 / (d - 1)
         sl = local_slopes(d, grid)
         errs = [abs(s - p) for _, _, s in sl]
-        monotone = all(errs[i + 1] <= errs[i] for i in range(len(errs) - 1))
+        increases = sum(errs[i + 1] > errs[i] for i in range(len(errs) - 1))
         lo, hi, last = sl[-1]
         out.append(exact_measurement(
             f"d={d}: exact slope over [{lo:.0e}, {hi:.0e}] -> 2/(d-1) (relative)", last, p, tol,
-            note="errors " + ", ".join(f"{e:.2g}" for e in errs)
-                 + (" decrease" if monotone else " do NOT decrease monotonically")))
-        if not monotone:
-            out.append(exact_measurement(f"d={d}: local slope errors decrease", 1.0, 0.0, 0.0,
-                                         absolute=True))
+            note="errors " + ", ".join(f"{e:.2g}" for e in errs)))
+        out.append(exact_measurement(
+            f"d={d}: exact local slope errors decrease (count of increases)", float(increases), 0.0,
+            0.5, absolute=True))
         numbers.setdefault("exact_local_slopes", {})[d] = [
             {"n_lo": a, "n_hi": b, "slope": s} for a, b, s in sl]
     return out
@@ -169,9 +171,10 @@ selectivity_threshold_scaling = Law(
                     ScalingCase(8, (1000, 3162, 10_000), 200)), seed=6100,
                    description="n = 1e3..1e4; d = 3: 4 n x 5 gammas x 300 contexts; "
                                "d = 8: 3 n x 5 gammas x 200 contexts"),
-        "long": Plan((ScalingCase(3, (1000, 10_000, 100_000, 1_000_000), 2000),
-                      ScalingCase(8, (1000, 10_000, 100_000), 2000)), seed=6200,
-                     description="d = 3: n = 1e3..1e6; d = 8: 1e3..1e5; 5 gammas x 2000 contexts"),
+        "long": Plan((ScalingCase(3, (1000, 10_000, 100_000, 1_000_000), 500),
+                      ScalingCase(8, (1000, 10_000, 100_000), 1000)), seed=6200,
+                     description="d = 3: n = 1e3..1e6, 5 gammas x 500 contexts; d = 8: n = 1e3..1e5, "
+                                 "5 gammas x 1000 contexts"),
     },
     kernel_sizes={
         "ci": Plan((ScalingCase(3, (1000, 3162, 10_000), 200),), seed=6300,
