@@ -82,7 +82,7 @@ def _resolve(selector: str):
     where, attr = selector.rsplit(":", 1)
     if not attr:
         raise LoadError(f"{selector}: no attribute after ':'")
-    module = _import_file(where) if where.endswith(".py") or "/" in where else _import_module(where)
+    module = import_file(where) if where.endswith(".py") or "/" in where else _import_module(where)
     obj = module
     for part in attr.split("."):
         try:
@@ -101,7 +101,8 @@ def _import_module(name: str):
         raise LoadError(f"importing {name!r} raised {type(error).__name__}: {error}") from None
 
 
-def _import_file(path: str):
+def import_file(path: str):
+    """Import a Python file as a module (its folder goes on sys.path, as for a script)."""
     file = Path(path)
     if not file.is_file():
         raise LoadError(f"no such kernel file: {path}")

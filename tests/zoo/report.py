@@ -11,7 +11,6 @@ cores.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 
 from attnspec.kernels.registry import BUILTINS
-from attnspec.properties.loading import load_kernel
+from attnspec.properties.loading import import_file, load_kernel
 from attnspec.properties.profiles import PROFILES
 from attnspec.properties.runner import run_check
 
@@ -29,10 +28,7 @@ CORRECT = ["reference-dense", "reference-tiled", "reference-tiled-fa2", "sdpa", 
 
 
 def zoo():
-    spec = importlib.util.spec_from_file_location("zoo_for_report", ZOO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(str(ZOO_FILE))
 
 
 def run(selector: str, profile: str = "ci") -> tuple[list, float]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from attnspec.properties.claims import CATALOG, Context
-from attnspec.properties.loading import load_kernel
+from attnspec.properties.loading import import_file, load_kernel
 from attnspec.properties.profiles import PROFILES
 from attnspec.properties.recipe import Recipe
 
@@ -38,12 +38,7 @@ def test_correct_kernels_pass_the_same_row(selector):
 
 
 def _zoo_names(group: str) -> list[str]:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("zoo_long_names", ZOO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [fn.__name__ for fn in getattr(module, group)]
+    return [fn.__name__ for fn in getattr(import_file(str(ZOO)), group)]
 
 
 @pytest.mark.parametrize("name", _zoo_names("LONG_ROW_ZOO"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attnspec.properties.loading import load_kernel
+from attnspec.properties.loading import import_file, load_kernel
 from attnspec.properties.profiles import PROFILES
 from attnspec.properties.runner import run_check
 
@@ -22,12 +22,7 @@ PROFILE = replace(PROFILES["ci"], call_timeout_s=3.0)
 
 
 def _names(group: str) -> list[str]:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("zoo_names", ZOO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [fn.__name__ for fn in getattr(module, group)]
+    return [fn.__name__ for fn in getattr(import_file(str(ZOO_FILE)), group)]
 
 
 @pytest.mark.parametrize("name", _names("ZOO"))
