@@ -23,13 +23,14 @@ RECOMPILE_LIMIT = 100_000
 def make_flex_kernel(spec: KernelSpec, compiled: bool = False):
     run = flex_attention
     if compiled:
-        import torch._dynamo
+        # Bound as ``dynamo``: a plain ``import torch._dynamo`` here would make ``torch`` a local
+        # of this function, unbound when compiled=False, and break every closure below.
+        import torch._dynamo as dynamo
 
         for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
                      "accumulated_cache_size_limit"):
-            if hasattr(torch._dynamo.config, name):
-                setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name),
-                                                        RECOMPILE_LIMIT))
+            if hasattr(dynamo.config, name):
+                setattr(dynamo.config, name, max(getattr(dynamo.config, name), RECOMPILE_LIMIT))
         # dynamic=True: one compilation serves all lengths (a recompile per shape costs ~3 s
         # on CPU). With dynamic shapes, a score_mod that closes over a Python float fails in
         # inductor (torch 2.13, InductorError); a 0-d tensor works, so softcap is captured as one.
@@ -57,13 +58,18 @@ def make_flex_kernel(spec: KernelSpec, compiled: bool = False):
             cap = torch.tensor(softcap, dtype=torch.promote_types(q.dtype, torch.float32),
                                device=q.device) if compiled else softcap
 
+        # Flex computes scores in float64 for float64 inputs and float32 otherwise, and the
+        # bias must be formed in that precision. Not ``.to(score.dtype)`` inside score_mod:
+        # Flex traces score_mod with a score of the *input* dtype, so that cast would round
+        # every fp16/bf16 bias to half precision (docs/findings.md).
+        working = torch.float64 if q.dtype == torch.float64 else torch.float32
+        slopes = None if alibi_slopes is None else alibi_slopes.to(working)
+
         def score_mod(score, b, h, q_idx, kv_idx):
             if cap is not None:
                 score = cap * torch.tanh(score / cap)
-            if alibi_slopes is not None:  # in the score's dtype: a float32 slope times the
-                #                               distance would round the bias to float32
-                slope = alibi_slopes[h].to(score.dtype)
-                score = score - slope * (q_idx + offset - kv_idx).abs()
+            if slopes is not None:
+                score = score - slopes[h] * (q_idx + offset - kv_idx).abs()
             return score
 
         block_mask = None

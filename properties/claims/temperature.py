@@ -84,6 +84,18 @@ def _weights_at_two_betas(ctx, recipe, device):
     return case, approx.empty, (beta1, w1, b1), (beta2, w2, b2)
 
 
+def _nonfinite_weight(empty: np.ndarray, *weights: tuple[float, np.ndarray]) -> Outcome | None:
+    """A violation naming the first non-finite weight of a row with a visible key, if any: a
+    NaN weight would otherwise read as 0 in a mass or an entropy and be reported as a change."""
+    for beta, w in weights:
+        bad = ~np.isfinite(w) & ~empty[..., None]
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            return Outcome(math.inf, f"weight {fmt_index(idx)} = {w[idx]} at beta {beta:.4g}: "
+                                     f"not finite in a row with visible keys")
+    return None
+
+
 @claim(
     "max_weight_nondecreasing_in_inverse_temperature",
     "the max weight and the top-k mass (k <= 3) do not decrease as the scale (beta) grows",
@@ -92,6 +104,8 @@ def _weights_at_two_betas(ctx, recipe, device):
 )
 def max_weight_nondecreasing(ctx, recipe, device):
     case, empty, (beta1, w1, b1), (beta2, w2, b2) = _weights_at_two_betas(ctx, recipe, device)
+    if broken := _nonfinite_weight(empty, (beta1, w1), (beta2, w2)):
+        return broken
     # Keys ranked by score (weights at beta = 1): the top-k set is the same for every beta > 0,
     # and at beta = 0 every set has the same mass. Tied keys have equal weights at every beta,
     # so any order among them gives the same top-k mass.
@@ -138,6 +152,8 @@ def _entropy_slack(budget: np.ndarray) -> np.ndarray:
 )
 def entropy_nonincreasing(ctx, recipe, device):
     _, empty, (beta1, w1, b1), (beta2, w2, b2) = _weights_at_two_betas(ctx, recipe, device)
+    if broken := _nonfinite_weight(empty, (beta1, w1), (beta2, w2)):
+        return broken
     rise = np.where(empty, 0.0, _entropy(w2) - _entropy(w1))
     tol = _entropy_slack(b1) + _entropy_slack(b2)
     with np.errstate(divide="ignore", invalid="ignore"):
