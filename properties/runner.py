@@ -122,6 +122,9 @@ def run_property(prop: Property, ctx: Context, profile: Profile) -> PropertyResu
             outcome = Outcome(math.inf, f"kernel {failure.kind}: {failure.message}")
             if failure.kind == "hung" and not hang:
                 hang.append(Example(recipe, device, outcome))
+        if math.isnan(outcome.ratio):  # NaN compares false with everything: never "held"
+            outcome = Outcome(math.inf, f"{outcome.detail} (the error / tolerance ratio is NaN: a "
+                                        f"non-finite kernel output reached the comparison)")
         result.examples += 1
         example = Example(recipe, device, outcome)
         if result.worst is None or outcome.ratio > result.worst.outcome.ratio:

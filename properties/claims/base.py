@@ -134,13 +134,16 @@ def fmt_index(idx) -> str:
 
 def ratio_of(difference: np.ndarray, tolerance: np.ndarray, label: str,
              compare: np.ndarray | None = None) -> Outcome:
-    """Worst |difference| / tolerance over ``compare`` (NaN differences count as infinite)."""
+    """Worst |difference| / tolerance over ``compare``. A NaN difference counts as infinite, and
+    so does a nonzero difference against a NaN tolerance (tolerances built from the kernel's own
+    outputs, as in the LSE merge, are NaN when those outputs are)."""
     diff = np.abs(difference)
     diff = np.where(np.isnan(diff), np.inf, diff)
     if compare is not None:
         diff = np.where(compare, diff, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(diff == 0, 0.0, diff / tolerance)
+    r = np.where(np.isnan(r), np.inf, r)
     if r.size == 0:
         return HELD
     idx = np.unravel_index(int(np.argmax(r)), r.shape)

@@ -90,6 +90,9 @@ def main():
     caught_bugs = sum(1 for r in rows_bugs if r[2] or r[0] in caught_long)
     false_alarms = sum(len(r[2]) for r in rows_correct) + sum(
         len(r[1]) for r in rows_long if r[0] not in long_bugs)
+    errors = sum(o.endswith("(error)") for rows in (rows_bugs, rows_correct)
+                 for *_, other, _ in rows for o in other)
+    errors += sum(o.endswith("(error)") for *_, other, _ in rows_long for o in other)
     lines = [
         "# The zoo: buggy kernels attnspec must catch, correct kernels it must pass",
         "",
@@ -100,7 +103,7 @@ def main():
         "",
         f"**Caught: {caught_bugs} of {len(rows_bugs)} buggy kernels. False alarms on correct "
         f"kernels: {false_alarms} (over {len(rows_correct)} kernels x 17 properties at ci, and "
-        f"the long profile).**",
+        f"the long profile). Properties where attnspec itself failed: {errors}.**",
         "",
         "## Buggy kernels (tests/zoo/buggy_kernels.py)",
         "",
