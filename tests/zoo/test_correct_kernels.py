@@ -19,7 +19,7 @@ from attnspec.properties.profiles import PROFILES
 from attnspec.properties.runner import run_check
 
 # ~10-25 s each at ci on 2 cores. Eager FlexAttention re-traces its HOP through dynamo for each
-# new dtype / head count / score_mod and mask_mod structure (~0.25 s a trace, ~190 s a ci run):
+# new dtype / head count / score_mod and mask_mod structure (~0.25 s a trace; a ci run takes 85-195 s):
 # the default run checks it on the ci profile's first 10 cases (derandomized, as ci), the
 # long-marked run on all 40.
 FAST_CORRECT = ["reference-dense", "reference-dense-top-left", "reference-tiled",
