@@ -24,8 +24,8 @@ import numpy as np
 from .double_double import (
     fast_two_sum,
     fast_two_sum_into,
-    split,
     split_into,
+    two_prod_split,
     two_sum,
     two_sum_into,
 )
@@ -100,6 +100,17 @@ def _difference_dd_into(levels, cols, tail, tcol, out_h, out_l, f, out_3=None):
     two_sum_into(Y, T2, out_h, out_l, T1)
 
 
+def _two_prod_error_into(p, hi, lo, sh, sl, err, tmp):
+    """err = (hi + lo)(sh + sl) - p in place, exact when p = fl(x s) for x = hi + lo and
+    s = sh + sl Dekker splits (Dekker 1971; double_double.two_prod_split, without allocating).
+    ``tmp`` is scratch and may be ``hi`` itself, which is then clobbered."""
+    mul, add = np.multiply, np.add
+    mul(hi, sh, out=err); np.subtract(err, p, out=err)
+    mul(hi, sl, out=tmp); add(err, tmp, out=err)
+    mul(lo, sh, out=tmp); add(err, tmp, out=err)
+    mul(lo, sl, out=tmp); add(err, tmp, out=err)
+
+
 def _mul_scale3_into(Dh, Dl, D3, sc, sc_split, out_h, out_l, out_3, f):
     """x = (Dh + Dl + D3) (s1 + s2 + s3) as a triple (out_h + out_l + out_3) for the per-row
     scale' given as a triple (s2 = s3 = 0 for an exact scale), with s1 and s2 split in advance.
@@ -114,24 +125,18 @@ def _mul_scale3_into(Dh, Dl, D3, sc, sc_split, out_h, out_l, out_3, f):
     s1, s2, s3 = sc
     (s1h, s1l), (s2h, s2l) = sc_split
     P, Q, A, B, C, H = f[:6]
-    mul, add, sub = np.multiply, np.add, np.subtract
+    mul, add = np.multiply, np.add
     # split Dh into A + B (kept for the second product)
     split_into(Dh, A, B)
     # (P, Q) = two_prod(Dh, s1)
     mul(Dh, s1, out=P)
-    mul(A, s1h, out=Q); sub(Q, P, out=Q)
-    mul(A, s1l, out=H); add(Q, H, out=Q)
-    mul(B, s1h, out=H); add(Q, H, out=Q)
-    mul(B, s1l, out=H); add(Q, H, out=Q)
+    _two_prod_error_into(P, A, B, s1h, s1l, Q, H)
     # out_3 = D3 s1 (+ Dl s2 + Dh s3)
     mul(D3, s1, out=out_3)
     # (C, H) = two_prod(Dl, s1): C goes to the two_sum, H to out_3
     mul(Dl, s1, out=C)
     split_into(Dl, out_l, out_h)  # scratch use of the outputs
-    mul(out_l, s1h, out=H); sub(H, C, out=H)
-    mul(out_l, s1l, out=out_l); add(H, out_l, out=H)
-    mul(out_h, s1h, out=out_l); add(H, out_l, out=H)
-    mul(out_h, s1l, out=out_l); add(H, out_l, out=H)
+    _two_prod_error_into(C, out_l, out_h, s1h, s1l, H, out_l)
     add(out_3, H, out=out_3)
     # (Q, H) = two_sum(Q, C): a = Q, b -> out_3
     two_sum_into(Q, C, out_h, H, out_l)
@@ -142,10 +147,7 @@ def _mul_scale3_into(Dh, Dl, D3, sc, sc_split, out_h, out_l, out_3, f):
         mul(Dh, s3, out=H); add(out_3, H, out=out_3)
         # (C, H) = two_prod(Dh, s2) with Dh = A + B
         mul(Dh, s2, out=C)
-        mul(A, s2h, out=H); sub(H, C, out=H)
-        mul(A, s2l, out=A); add(H, A, out=H)
-        mul(B, s2h, out=A); add(H, A, out=H)
-        mul(B, s2l, out=A); add(H, A, out=H)
+        _two_prod_error_into(C, A, B, s2h, s2l, H, A)
         add(out_3, H, out=out_3)
         two_sum_into(Q, C, out_h, H, out_l)
         np.copyto(Q, out_h)
@@ -160,9 +162,7 @@ def _mul_scale(Dh, Dl, sc_h, sc_l, sc_hh, sc_hl):
     sc_l Dh added to the low part before the last fast_two_sum: |sc_l| <= u |sc_h|, so the
     product and the addition round by at most u^2 |x| each (the dropped sc_l Dl is < u^3 |x|).
     Relative error <= 1.5u^2 + 2u^2 + O(u^3) <= MUL_D + 2u^2 (1 + 2^-40)."""
-    ch = Dh * sc_h
-    ah, al = split(Dh)
-    cl1 = ((ah * sc_hh - ch) + ah * sc_hl + al * sc_hh) + al * sc_hl
+    ch, cl1 = two_prod_split(Dh, sc_hh, sc_hl)  # ch = fl(Dh sc_h): sc_hh + sc_hl = sc_h exactly
     cl2 = Dl * sc_h
     th, tl1 = fast_two_sum(ch, cl2)
     tl2 = tl1 + cl1
