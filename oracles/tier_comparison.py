@@ -48,6 +48,13 @@ class TierComparison:
     unresolved: int = 0
 
 
+def _error_against_bound(hi, lo, exact, bound, radius) -> tuple[mpmath.mpf, bool]:
+    """|hi + lo - exact| in the caller's mpmath precision, and whether it exceeds tier 2's stated
+    bound plus tier 1's certified radius (the exact value lies within the radius of ``exact``)."""
+    err = abs(mpmath.mpf(float(hi)) + mpmath.mpf(float(lo)) - exact)
+    return err, bool(err > mpmath.mpf(float(bound)) + mpmath.mpf(float(radius)))
+
+
 def compare_to_certified(
     fast: FastExactAttention, certified, problem: AttentionProblem | None = None
 ) -> TierComparison:
@@ -68,12 +75,10 @@ def compare_to_certified(
     with mpmath.workprec(2200):
         for idx in np.ndindex(fast.out_hi.shape):
             exact = certified.out[idx]
-            got = mpmath.mpf(float(fast.out_hi[idx])) + mpmath.mpf(float(fast.out_lo[idx]))
-            err = abs(got - exact)
-            if err > mpmath.mpf(float(fast.out_error_bound[idx])) + mpmath.mpf(
-                float(certified.out_radius[idx])
-            ):
-                violations += 1
+            err, breached = _error_against_bound(fast.out_hi[idx], fast.out_lo[idx], exact,
+                                                 fast.out_error_bound[idx],
+                                                 certified.out_radius[idx])
+            violations += breached
             sigma = float(certified.out_scale[idx])
             if exact == 0 and sigma == 0:  # exactly zero (all terms zero): must be exact
                 if err != 0:
@@ -92,12 +97,10 @@ def compare_to_certified(
                     worst_lse = math.inf
                 continue
             exact = certified.lse[idx]
-            got = mpmath.mpf(float(fast.lse_hi[idx])) + mpmath.mpf(float(fast.lse_lo[idx]))
-            err = abs(got - exact)
-            if err > mpmath.mpf(float(fast.lse_error_bound[idx])) + mpmath.mpf(
-                float(certified.lse_radius[idx])
-            ):
-                violations += 1
+            err, breached = _error_against_bound(fast.lse_hi[idx], fast.lse_lo[idx], exact,
+                                                 fast.lse_error_bound[idx],
+                                                 certified.lse_radius[idx])
+            violations += breached
             worst_lse = max(worst_lse, float(err / max(abs(exact), 1)))
 
     def digits(x):
