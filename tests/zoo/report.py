@@ -11,6 +11,7 @@ cores.
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import time
 from pathlib import Path
@@ -31,11 +32,15 @@ def zoo():
     return import_file(str(ZOO_FILE))
 
 
+@functools.cache
+def _correct_kernel_tests():
+    return import_file(str(ZOO_FILE.with_name("test_correct_kernels.py")))
+
+
 def is_torch_zero_scale_bug(result) -> bool:
     """The counterexample is PyTorch's CPU flash NaN at scale 0 with is_causal (docs/findings.md
     3), by the criterion tests/zoo/test_correct_kernels.py asserts."""
-    correct = import_file(str(ZOO_FILE.with_name("test_correct_kernels.py")))
-    return correct.is_zero_scale_causal_nan(result)
+    return _correct_kernel_tests().is_zero_scale_causal_nan(result)
 
 
 def run(selector: str, profile: str = "ci") -> tuple[list, float]:
