@@ -5,6 +5,6 @@ Imports nothing of attnspec.properties, and nothing of attnspec.oracles (a kerne
 share code with the oracle that judges it).
 """
 
-from .spec import KernelSpec, SpecError, attnspec_kernel
+from attnspec.kernels.spec import KernelSpec, SpecError, attnspec_kernel
 
 __all__ = ["KernelSpec", "SpecError", "attnspec_kernel"]

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from .spec import KernelSpec
+from attnspec.kernels.spec import KernelSpec
 
 ALL_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -40,7 +40,7 @@ def _devices() -> tuple[str, ...]:
 
 def _reference(factory_name: str, **kwargs):
     def build():
-        from . import dense, tiled
+        from attnspec.kernels.attention import dense, tiled
 
         return getattr(dense if "dense" in factory_name else tiled, factory_name)(**kwargs)
 
@@ -49,7 +49,7 @@ def _reference(factory_name: str, **kwargs):
 
 def _sdpa(backend: str | None, **declared):
     def build():
-        from .adapters.sdpa import make_sdpa_kernel
+        from attnspec.kernels.adapters.sdpa import make_sdpa_kernel
 
         return make_sdpa_kernel(backend, KernelSpec(**declared))
 
@@ -58,7 +58,7 @@ def _sdpa(backend: str | None, **declared):
 
 def _flex(compiled: bool):
     def build():
-        from .adapters.flex import make_flex_kernel
+        from attnspec.kernels.adapters.flex import make_flex_kernel
 
         spec = KernelSpec(
             dtypes=ALL_DTYPES, devices=_devices(), causal="bottom_right", alibi=True, mask=True,

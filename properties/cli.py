@@ -93,7 +93,7 @@ class _Usage(Exception):
 
 
 def _load(selector: str):
-    from .loading import LoadError, load_kernel
+    from attnspec.properties.loading import LoadError, load_kernel
 
     try:
         return load_kernel(selector)
@@ -104,7 +104,7 @@ def _load(selector: str):
 def _profile(args):
     from dataclasses import replace
 
-    from .profiles import PROFILES
+    from attnspec.properties.attention.profiles import PROFILES
 
     if args.profile not in PROFILES:
         raise _Usage(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
@@ -121,9 +121,9 @@ def _profile(args):
 
 
 def _check(args) -> int:
-    from .claims import CATALOG
-    from .report import as_data, render
-    from .runner import run_check
+    from attnspec.properties.attention.forward import CATALOG
+    from attnspec.properties.attention.report import as_data, render
+    from attnspec.properties.engine.driver import run_check
 
     profile = _profile(args)
     if args.properties:
@@ -149,7 +149,7 @@ def _check(args) -> int:
 
 def _list(args) -> int:
     if args.properties:
-        from .claims import PROPERTIES
+        from attnspec.properties.attention.forward import PROPERTIES
 
         for p in PROPERTIES:
             print(f"{p.name}\n    {p.claim}")
@@ -171,10 +171,10 @@ def _list(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .claims import CATALOG, Context
-    from .invoke import KernelFailure
-    from .profiles import PROFILES
-    from .recipe import Recipe
+    from attnspec.properties.attention.forward import CATALOG, Context
+    from attnspec.properties.engine.invoker import KernelFailure
+    from attnspec.properties.attention.profiles import PROFILES
+    from attnspec.properties.attention.recipe import Recipe
 
     if args.property not in CATALOG:
         raise _Usage(f"unknown property {args.property!r}; see 'attnspec list --properties'")
@@ -199,9 +199,9 @@ def _reproduce(args) -> int:
 def _laws(args) -> int:
     if args.laws_command == "phase":
         return _laws_phase(args)
-    from .laws.base import SIZES
-    from .laws.catalog import CATALOG, check_laws, render
-    from .laws.sources import KernelSource, StreamingSource
+    from attnspec.properties.scaling_limits.base import SIZES
+    from attnspec.properties.scaling_limits.catalog import CATALOG, check_laws, render
+    from attnspec.properties.scaling_limits.sources import KernelSource, StreamingSource
 
     if args.size not in SIZES:
         raise _Usage(f"unknown size {args.size!r}; choose from {', '.join(SIZES)}")
@@ -225,7 +225,7 @@ def _laws(args) -> int:
 
 
 def _laws_phase(args) -> int:
-    from .laws.phase import MissingPlotting, draw_phase, phase_data, require_matplotlib
+    from attnspec.properties.scaling_limits.phase import MissingPlotting, draw_phase, phase_data, require_matplotlib
 
     try:
         require_matplotlib()

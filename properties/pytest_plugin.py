@@ -34,7 +34,7 @@ def _state(config) -> dict:
 
 
 def _profile(config):
-    from .profiles import PROFILES
+    from attnspec.properties.attention.profiles import PROFILES
 
     name = config.getoption("attnspec_profile")
     if name not in PROFILES:
@@ -47,8 +47,8 @@ def _profile(config):
 
 def _context(config, selector: str):
     """One loaded kernel and invoker per selector per session (a hang is remembered)."""
-    from .claims import Context
-    from .loading import LoadError, load_kernel
+    from attnspec.properties.attention.forward import Context
+    from attnspec.properties.loading import LoadError, load_kernel
 
     contexts = _state(config)
     if selector not in contexts:
@@ -62,7 +62,7 @@ def _context(config, selector: str):
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to these items too
 def pytest_collection_modifyitems(session, config, items):
-    from .claims import PROPERTIES
+    from attnspec.properties.attention.forward import PROPERTIES
 
     for selector in config.getoption("attnspec_kernel"):
         _context(config, selector)  # fail early, at collection, on a bad selector
@@ -83,9 +83,9 @@ class PropertyItem(pytest.Item):
         self.property_name = property_name
 
     def runtest(self):
-        from .claims import CATALOG
-        from .report import render
-        from .runner import CheckReport, run_property
+        from attnspec.properties.attention.forward import CATALOG
+        from attnspec.properties.attention.report import render
+        from attnspec.properties.engine.driver import CheckReport, run_property
 
         ctx = _context(self.config, self.selector)
         result = run_property(CATALOG[self.property_name], ctx, ctx.profile)

@@ -70,7 +70,7 @@ def test_installed_package_imports_from_outside_the_repository(tmp_path):
         "for top in ('kernels', 'oracles', 'properties'):\n"
         "    spec = importlib.util.find_spec(top)\n"
         f"    assert spec is None or not str(spec.origin).startswith({str(ROOT)!r}), top\n"
-        "import attnspec.oracles.certified\n"
+        "import attnspec.oracles.attention.certified\n"
         "assert 'torch' not in sys.modules, 'importing the oracles pulled in torch'\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True)
@@ -93,7 +93,7 @@ def test_wheel_holds_only_the_attnspec_namespace(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
                     str(target), str(wheel)], check=True, cwd=tmp_path)
     script = (
-        "import attnspec.oracles.certified, attnspec.kernels.dense, attnspec.properties.cli\n"
+        "import attnspec.oracles.attention.certified, attnspec.kernels.attention.dense, attnspec.properties.cli\n"
         f"assert attnspec.properties.cli.__file__.startswith({str(target)!r})\n"
         f"assert not any(p.startswith({str(ROOT)!r}) for p in attnspec.__path__)\n"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
-from ..spec import KernelSpec
+from attnspec.kernels.spec import KernelSpec
 
 
 # torch.compile falls back to eager, with only a log line, once a function has been compiled for

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..contract import alibi_bias, visible_keys
-from ..spec import KernelSpec
+from attnspec.kernels.attention.contract import alibi_bias, visible_keys
+from attnspec.kernels.spec import KernelSpec
 
 BACKENDS = {
     "math": SDPBackend.MATH,

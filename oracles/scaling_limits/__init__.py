@@ -22,7 +22,7 @@ and what it returns. docs/scaling-limits.md collects the formulas and the measur
 Imports neither torch nor attnspec.kernels.
 """
 
-from . import (critical_poisson, finite_n, functionals, heat_kernel, key_laws, limit_sampler,
+from attnspec.oracles.scaling_limits import (critical_poisson, finite_n, functionals, heat_kernel, key_laws, limit_sampler,
                partition, score_law, subcritical, supercritical, vectorized, wmax_d3)
 
 __all__ = [

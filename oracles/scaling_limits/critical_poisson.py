@@ -42,10 +42,10 @@ import numpy as np
 from mpmath import mp
 from scipy import special as sps
 
-from . import functionals as F
-from ._numerics import MP, NP
-from .key_laws import DeficitLaw, UniformSphere
-from .score_law import small_ball_constant
+from attnspec.oracles.scaling_limits import functionals as F
+from attnspec.oracles.scaling_limits._numerics import MP, NP
+from attnspec.oracles.scaling_limits.key_laws import DeficitLaw, UniformSphere
+from attnspec.oracles.scaling_limits.score_law import small_ball_constant
 
 
 # --------------------------------------------------------------------------------------------

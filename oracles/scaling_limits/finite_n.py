@@ -41,9 +41,9 @@ from __future__ import annotations
 
 from mpmath import mp
 
-from . import functionals as F
-from ._numerics import MP, NP
-from .key_laws import DeficitLaw, UniformSphere
+from attnspec.oracles.scaling_limits import functionals as F
+from attnspec.oracles.scaling_limits._numerics import MP, NP
+from attnspec.oracles.scaling_limits.key_laws import DeficitLaw, UniformSphere
 
 
 def _law(d, law):

@@ -33,8 +33,8 @@ import numpy as np
 from mpmath import mp
 from scipy import special as sps
 
-from ._numerics import MP, NP, map_panels, panel_breaks, window_rule
-from .key_laws import DeficitLaw, GaussianScores
+from attnspec.oracles.scaling_limits._numerics import MP, NP, map_panels, panel_breaks, window_rule
+from attnspec.oracles.scaling_limits.key_laws import DeficitLaw, GaussianScores
 
 
 # --------------------------------------------------------------------------------------------

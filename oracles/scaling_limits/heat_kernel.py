@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from mpmath import mp
 
-from .partition import mean_resultant
-from .score_law import score_density
+from attnspec.oracles.scaling_limits.partition import mean_resultant
+from attnspec.oracles.scaling_limits.score_law import score_density
 
 
 def heat_eigenvalue(l: int, beta, d: int, dps: int = 30):

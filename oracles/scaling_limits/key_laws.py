@@ -35,9 +35,9 @@ from mpmath import mp
 from scipy import integrate as spi
 from scipy import special as sps
 
-from ._numerics import MP, NP
-from .score_law import small_ball_constant
-from .partition import partition_function
+from attnspec.oracles.scaling_limits._numerics import MP, NP
+from attnspec.oracles.scaling_limits.score_law import small_ball_constant
+from attnspec.oracles.scaling_limits.partition import partition_function
 
 
 def _obj(f, nin=1):

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from scipy import special as sps
 
-from .critical_poisson import limit_parameters
+from attnspec.oracles.scaling_limits.critical_poisson import limit_parameters
 
 
 def sample_critical_limit(rng: np.random.Generator, size: int, *, d: int | None = None, gamma=None,

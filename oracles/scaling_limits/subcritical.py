@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from mpmath import mp
 
-from .partition import mean_resultant, second_moment_ratio, tilted_second_moment
+from attnspec.oracles.scaling_limits.partition import mean_resultant, second_moment_ratio, tilted_second_moment
 
 
 def normaliser_relative_variance(n, beta, d: int, dps: int = 30):

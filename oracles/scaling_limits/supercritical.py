@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from mpmath import mp
 
-from . import critical_poisson as CP
-from .key_laws import DeficitLaw, UniformSphere
+from attnspec.oracles.scaling_limits import critical_poisson as CP
+from attnspec.oracles.scaling_limits.key_laws import DeficitLaw, UniformSphere
 
 
 def near_tie_constant(d: int | None = None, *, law: DeficitLaw | None = None, dps: int = 30):
@@ -64,7 +64,7 @@ def expected_one_minus_wmax(gamma, d: int | None = None, *, law=None, backend: s
 
 def tail_one_minus_wmax_d3(eps, gamma, dps: int = 30):
     """Exact limit P(1 - W_max > eps) = P(R > eps/(1-eps)) at d = 3 (R ~ GD(1/(2 gamma)))."""
-    from .wmax_d3 import dickman_cdf
+    from attnspec.oracles.scaling_limits.wmax_d3 import dickman_cdf
     with mp.workdps(dps):
         e = mp.mpf(eps)
         return 1 - dickman_cdf(e / (1 - e), 1 / (2 * mp.mpf(gamma)), dps)

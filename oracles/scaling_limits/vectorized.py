@@ -13,8 +13,8 @@ import math
 import numpy as np
 from scipy import special as sps
 
-from . import critical_poisson as CP
-from . import finite_n as FN
+from attnspec.oracles.scaling_limits import critical_poisson as CP
+from attnspec.oracles.scaling_limits import finite_n as FN
 
 EULER = 0.5772156649015329
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from attnspec.oracles.certified import certified_attention
-from attnspec.oracles.fast_exact import fast_exact_attention
-from attnspec.oracles.problem import AttentionProblem
-from attnspec.oracles.tier_comparison import compare_to_certified
+from attnspec.oracles.attention.certified import certified_attention
+from attnspec.oracles.attention.fast_exact.driver import fast_exact_attention
+from attnspec.oracles.attention.problem import AttentionProblem
+from attnspec.oracles.attention.fast_exact.tier_comparison import compare_to_certified
 
 pytestmark = pytest.mark.benchmark
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from attnspec.kernels.random_contexts import critical_beta, make_generator, random_context_stats, sample_deficits
+from attnspec.kernels.scaling_limits import critical_beta, make_generator, random_context_stats, sample_deficits
 
 pytestmark = pytest.mark.benchmark
 

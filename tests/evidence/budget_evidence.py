@@ -20,11 +20,11 @@ import torch
 
 from attnspec.kernels.registry import BUILTINS
 from attnspec.kernels.spec import KernelSpec
-from attnspec.oracles.error_budget import error_budget
-from attnspec.properties.conformance import precision_model
-from attnspec.properties.oracle import exact_attention
-from attnspec.properties.cases import build_case
-from attnspec.properties.recipe import Recipe
+from attnspec.oracles.attention.error_budget import error_budget
+from attnspec.properties.attention.conformance import precision_model
+from attnspec.oracles.attention.exact import exact_attention
+from attnspec.properties.attention.cases import build_case
+from attnspec.properties.attention.recipe import Recipe
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "zoo"))
 import buggy_kernels as zoo  # noqa: E402

@@ -6,15 +6,15 @@ import pytest
 import torch
 from hypothesis import given, settings, target
 
-from attnspec.kernels.alibi_slopes import alibi_slopes
-from attnspec.kernels.dense import dense_attention, make_dense_kernel
+from attnspec.kernels.attention.alibi_slopes import alibi_slopes
+from attnspec.kernels.attention.dense import dense_attention, make_dense_kernel
 from attnspec.kernels.spec import KernelSpec
-from attnspec.kernels.tiled import make_tiled_kernel, tiled_attention
-from attnspec.oracles.alibi_slopes import canonical_alibi_slopes
-from attnspec.properties.cases import build_case
-from attnspec.properties.conformance import compare_with_oracle, worst_ratio
-from attnspec.properties.oracle import exact_attention
-from attnspec.properties.strategies import Limits, recipes
+from attnspec.kernels.attention.tiled import make_tiled_kernel, tiled_attention
+from attnspec.oracles.attention.alibi_slopes import canonical_alibi_slopes
+from attnspec.properties.attention.cases import build_case
+from attnspec.properties.attention.conformance import compare_with_oracle, worst_ratio
+from attnspec.oracles.attention.exact import exact_attention
+from attnspec.properties.attention.strategies import Limits, recipes
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 KERNELS = {
@@ -75,7 +75,7 @@ def test_an_accumulator_in_bfloat16_is_caught():
         return acc.float() / total
 
     bf16_accumulator.attnspec = {"dtypes": ["float32"]}
-    from attnspec.properties.recipe import Recipe
+    from attnspec.properties.attention.recipe import Recipe
 
     recipe = Recipe(q_len=3, kv_len=40, head_dim=16, value_dim=16, seed=1)
     assert worst_ratio(run_and_compare(bf16_accumulator, recipe)) > 1

@@ -5,7 +5,7 @@ from fractions import Fraction
 import mpmath
 import pytest
 
-from attnspec.oracles.alibi_slopes import (
+from attnspec.oracles.attention.alibi_slopes import (
     canonical_alibi_exponents,
     canonical_alibi_slopes,
     canonical_alibi_slopes_float64,

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnspec.oracles.certified import certified_attention
-from attnspec.oracles.problem import AttentionProblem
+from attnspec.oracles.attention.certified import certified_attention
+from attnspec.oracles.attention.problem import AttentionProblem
 
 CLOSED_FORM_SLACK = 1e-45  # relative: the 60-digit mpmath evaluation of the closed form
 

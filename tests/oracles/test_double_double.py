@@ -1,4 +1,4 @@
-"""Double-double arithmetic (oracles/double_double.py, oracles/double_double_exp.py) against
+"""Double-double arithmetic (oracles/arithmetic/double_double.py, oracles/arithmetic/double_double_exp.py) against
 exact rational arithmetic (fractions.Fraction) and mpmath at 300 bits.
 
 Every tolerance below is the module's own stated bound (its constant), never a tuned number:
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnspec.oracles import double_double as dd
-from attnspec.oracles import double_double_exp as de
+from attnspec.oracles.arithmetic import double_double as dd
+from attnspec.oracles.arithmetic import double_double_exp as de
 
 U2 = dd.U2
 

@@ -1,4 +1,4 @@
-"""Ozaki splitting and exact level products (oracles/exact_products.py) against exact
+"""Ozaki splitting and exact level products (oracles/arithmetic/exact_products.py) against exact
 arithmetic: python-flint Arb matrices at a precision where every operation is exact (the
 radius stays 0), and fractions.Fraction for single entries.
 
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnspec.oracles.double_double import U, two_sum
-from attnspec.oracles.exact_products import (
+from attnspec.oracles.arithmetic.double_double import U, two_sum
+from attnspec.oracles.arithmetic.exact_products import (
     gamma,
     level_products,
     scale_exponent,

@@ -1,4 +1,4 @@
-"""Tier 2 (oracles/fast_exact.py) against tier 1 (oracles/certified.py, 40 certified digits).
+"""Tier 2 (oracles/attention/fast_exact/driver.py) against tier 1 (oracles/attention/certified.py, 40 certified digits).
 
 For every problem two claims are checked, element by element:
   * accuracy: >= 30 correct digits in the measure of the fast oracle's docstring,
@@ -18,11 +18,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import attnspec.oracles.fast_exact as fe
-from attnspec.oracles.certified import certified_attention
-from attnspec.oracles.fast_exact import fast_exact_attention
-from attnspec.oracles.problem import AttentionProblem
-from attnspec.oracles.tier_comparison import compare_to_certified
+import attnspec.oracles.attention.fast_exact.driver as fe
+from attnspec.oracles.attention.certified import certified_attention
+from attnspec.oracles.attention.fast_exact.driver import fast_exact_attention
+from attnspec.oracles.attention.problem import AttentionProblem
+from attnspec.oracles.attention.fast_exact.tier_comparison import compare_to_certified
 
 TARGET_DIGITS = 30  # the issue's target for tier 2
 # With softcap the exponent arguments are known to ~c u^2 (double-double c tanh(.), the

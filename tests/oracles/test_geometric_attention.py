@@ -6,10 +6,10 @@ import mpmath
 import numpy as np
 import pytest
 
-from attnspec.oracles.certified import certified_attention
-from attnspec.oracles.fast_exact import fast_exact_attention
-from attnspec.oracles.geometric_attention import geometric_attention, progression_inputs
-from attnspec.oracles.problem import AttentionProblem
+from attnspec.oracles.attention.certified import certified_attention
+from attnspec.oracles.attention.fast_exact.driver import fast_exact_attention
+from attnspec.oracles.attention.geometric_attention import geometric_attention, progression_inputs
+from attnspec.oracles.attention.problem import AttentionProblem
 
 
 def problem(s0, delta, n, theta):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from attnspec.oracles.problem import AttentionProblem
+from attnspec.oracles.attention.problem import AttentionProblem
 
 
 def qkv(B=1, Hq=2, Hk=1, Lq=3, Lk=4, D=5, Dv=6):

@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attnspec.oracles.certified import _visible_interval
-from attnspec.oracles.problem import AttentionProblem
-from attnspec.oracles.visibility import alibi_distance, empty_rows, visible_keys
+from attnspec.oracles.attention.certified import _visible_interval
+from attnspec.oracles.attention.problem import AttentionProblem
+from attnspec.oracles.attention.visibility import alibi_distance, empty_rows, visible_keys
 
 sides = st.one_of(st.none(), st.integers(0, 12))
 

@@ -92,7 +92,7 @@ def test_fail_fast_reports_the_rest_as_not_run(tmp_path):
 
 def test_internal_errors_exit_3(tmp_path, monkeypatch):
     # A property whose own code fails is attnspec's bug, reported as such (exit 3).
-    from attnspec.properties.claims import base
+    from attnspec.properties.attention.forward import base
 
     def broken(ctx, recipe, device):
         raise ZeroDivisionError("inside attnspec")
@@ -100,10 +100,10 @@ def test_internal_errors_exit_3(tmp_path, monkeypatch):
     prop = base.CATALOG["deterministic"]
     monkeypatch.setitem(base.CATALOG, "deterministic", base.Property(
         prop.name, prop.claim, prop.applies, prop.draw, broken))
-    from attnspec.properties import claims
+    from attnspec.properties.attention import forward as claims
 
     monkeypatch.setattr(claims, "PROPERTIES", [base.CATALOG["deterministic"]])
-    from attnspec.properties import runner
+    from attnspec.properties.engine import driver as runner
 
     monkeypatch.setattr(runner, "PROPERTIES", [base.CATALOG["deterministic"]])
     assert main(["check", "reference-dense", "--profile", "quick", "--max-examples", "2"]) == 3

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnspec.properties.claims import CATALOG, Context
+from attnspec.properties.attention.forward import CATALOG, Context
 from attnspec.properties.loading import Subject, load_kernel
-from attnspec.properties.profiles import PROFILES
-from attnspec.properties.recipe import Recipe
-from attnspec.properties.runner import run_check, run_property
+from attnspec.properties.attention.profiles import PROFILES
+from attnspec.properties.attention.recipe import Recipe
+from attnspec.properties.engine.driver import run_check, run_property
 from attnspec.kernels.spec import KernelSpec
 
 SPEC = KernelSpec(dtypes=("float32",), lse=True)

@@ -20,8 +20,8 @@ import torch
 
 from attnspec.kernels.registry import BUILTINS
 from attnspec.properties.loading import import_file, load_kernel
-from attnspec.properties.profiles import PROFILES
-from attnspec.properties.runner import run_check
+from attnspec.properties.attention.profiles import PROFILES
+from attnspec.properties.engine.driver import run_check
 
 ZOO_FILE = Path(__file__).with_name("buggy_kernels.py")
 CORRECT = ["reference-dense", "reference-dense-top-left", "reference-tiled", "reference-tiled-fa2",

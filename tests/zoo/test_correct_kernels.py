@@ -15,8 +15,8 @@ import torch
 
 from attnspec.kernels.registry import BUILTINS
 from attnspec.properties.loading import load_kernel
-from attnspec.properties.profiles import PROFILES
-from attnspec.properties.runner import run_check
+from attnspec.properties.attention.profiles import PROFILES
+from attnspec.properties.engine.driver import run_check
 
 # ~10-25 s each at ci on 2 cores. Eager FlexAttention re-traces its HOP through dynamo for each
 # new dtype / head count / score_mod and mask_mod structure (~0.25 s a trace; a ci run takes 85-195 s):

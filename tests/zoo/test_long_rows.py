@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from attnspec.properties.claims import CATALOG, Context
+from attnspec.properties.attention.forward import CATALOG, Context
 from attnspec.properties.loading import import_file, load_kernel
-from attnspec.properties.profiles import PROFILES
-from attnspec.properties.recipe import Recipe
+from attnspec.properties.attention.profiles import PROFILES
+from attnspec.properties.attention.recipe import Recipe
 
 ZOO = Path(__file__).with_name("buggy_kernels.py")
 LONG_ROW = Recipe(q_len=2, kv_len=16384, head_dim=64, value_dim=64, dtype="bfloat16", seed=7)
@@ -43,7 +43,7 @@ def _zoo_names(group: str) -> list[str]:
 
 @pytest.mark.parametrize("name", _zoo_names("LONG_ROW_ZOO"))
 def test_long_profile_catches_errors_that_grow_with_the_row(name):
-    from attnspec.properties.runner import run_check
+    from attnspec.properties.engine.driver import run_check
 
     report = run_check(load_kernel(f"{ZOO}:{name}"), PROFILES["long"], fail_fast=True)
     assert report.violated and not report.errored
@@ -51,7 +51,7 @@ def test_long_profile_catches_errors_that_grow_with_the_row(name):
 
 @pytest.mark.parametrize("selector", ["sdpa-math", "sdpa-flash-cpu"])
 def test_long_profile_passes_correct_kernels_on_its_first_cases(selector):
-    from attnspec.properties.runner import run_check
+    from attnspec.properties.engine.driver import run_check
 
     # The first two cases of the deterministic profile: a 1e6-key attention sink and 1e6 keys
     # on the sphere. The whole profile runs in the long-marked test below.
@@ -63,7 +63,7 @@ def test_long_profile_passes_correct_kernels_on_its_first_cases(selector):
 @pytest.mark.parametrize("selector", ["reference-dense", "reference-tiled", "reference-tiled-fa2",
                                       "sdpa", "sdpa-math", "sdpa-flash-cpu", "flex"])
 def test_long_profile_passes_every_correct_builtin(selector):
-    from attnspec.properties.runner import run_check
+    from attnspec.properties.engine.driver import run_check
 
     report = run_check(load_kernel(selector), PROFILES["long"])
     assert not report.violated and not report.errored, [

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from attnspec.properties.loading import import_file, load_kernel
-from attnspec.properties.profiles import PROFILES
-from attnspec.properties.runner import run_check
+from attnspec.properties.attention.profiles import PROFILES
+from attnspec.properties.engine.driver import run_check
 
 ZOO_FILE = Path(__file__).with_name("buggy_kernels.py")
 # 3 s per call: the slowest correct call in the zoo takes well under 0.1 s at ci sizes.

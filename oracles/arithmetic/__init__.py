@@ -1,0 +1,1 @@
+"""Error-free arithmetic on numpy arrays; knows no attention."""

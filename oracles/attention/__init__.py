@@ -1,0 +1,1 @@
+"""The kernel contract's truth."""

@@ -1,0 +1,116 @@
+"""Compare a kernel's output with the oracle under the derived error budget.
+
+An element conforms when |kernel - exact| <= min(worst-case bound, probabilistic bound): the
+worst-case bound is never exceeded by a correct kernel; the probabilistic one holds with the
+budget's stated false-alarm rate and is usually the tighter (oracles/attention/error_budget.py). The
+result names the worst element, its error, its budget and which bound it broke, so a report can
+say exactly where a kernel went wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from attnspec.oracles.attention.error_budget import ErrorBudget, PrecisionModel, error_budget
+from attnspec.oracles.attention.problem import AttentionProblem
+
+from attnspec.oracles.attention.exact import ExactAttention
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The worst element of one output against its budget."""
+
+    ratio: float  # error / budget (inf: a non-finite value, or an error where none is allowed)
+    tensor: str  # "out" or "lse"
+    index: tuple[int, ...]
+    kernel_value: float
+    exact_value: float
+    error: float
+    budget: float
+    bound: str  # which bound set the budget: "worst-case" or "probabilistic"
+
+    def describe(self) -> str:
+        idx = ",".join(map(str, self.index))
+        return (
+            f"{self.tensor}[{idx}] = {self.kernel_value!r}, exact {self.exact_value!r}: "
+            f"error {self.error:.3g} vs {self.bound} budget {self.budget:.3g} "
+            f"({self.ratio:.3g}x)"
+        )
+
+
+def precision_model(spec, dtype: str, lse_dtype: str | None = None) -> PrecisionModel:
+    return PrecisionModel(
+        input_dtype=dtype,
+        accumulation_dtype=spec.accumulation_for(dtype),
+        rounds_p=spec.rounds_p_for(dtype),
+        lse_dtype=lse_dtype,
+    )
+
+
+def budget_for(problem: AttentionProblem, exact: ExactAttention, model: PrecisionModel) -> ErrorBudget:
+    return error_budget(problem, exact.out, model, exact_lse=exact.lse)
+
+
+def worst_mismatch(
+    tensor: str,
+    kernel_values: np.ndarray,
+    exact_values: np.ndarray,
+    worst_case: np.ndarray,
+    probabilistic: np.ndarray,
+    compare: np.ndarray | None = None,
+) -> Mismatch | None:
+    """The element with the largest error / budget among ``compare`` (default: all)."""
+    if compare is None:
+        compare = np.ones(exact_values.shape, dtype=bool)
+    if not compare.any():
+        return None
+    budget = np.minimum(worst_case, probabilistic)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(kernel_values - exact_values)
+    same_infinity = np.isinf(exact_values) & (kernel_values == exact_values)
+    error = np.where(same_infinity, 0.0, error)
+    error = np.where(np.isnan(error), np.inf, error)  # NaN where a number was due
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(error == 0, 0.0, error / budget)
+    ratio = np.where(compare, ratio, -1.0)
+    index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    return Mismatch(
+        ratio=float(ratio[index]),
+        tensor=tensor,
+        index=tuple(int(i) for i in index),
+        kernel_value=float(kernel_values[index]),
+        exact_value=float(exact_values[index]),
+        error=float(error[index]),
+        budget=float(budget[index]),
+        bound="worst-case" if worst_case[index] <= probabilistic[index] else "probabilistic",
+    )
+
+
+def compare_with_oracle(
+    problem: AttentionProblem,
+    exact: ExactAttention,
+    spec,
+    dtype: str,
+    out: torch.Tensor,
+    lse: torch.Tensor | None = None,
+) -> list[Mismatch]:
+    """Worst mismatch of out (and lse) over the non-empty rows; empty rows are their own claim."""
+    lse_dtype = None if lse is None else str(lse.dtype).removeprefix("torch.")
+    budget = budget_for(problem, exact, precision_model(spec, dtype, lse_dtype))
+    rows = ~exact.empty  # [B, Hq, Lq]
+    kernel_out = out.detach().to("cpu", torch.float64).numpy()
+    found = [worst_mismatch("out", kernel_out, exact.out, budget.out_worst_case,
+                            budget.out_probabilistic, np.broadcast_to(rows[..., None], exact.out.shape))]
+    if lse is not None:
+        kernel_lse = lse.detach().to("cpu", torch.float64).numpy()
+        found.append(worst_mismatch("lse", kernel_lse, exact.lse, budget.lse_worst_case,
+                                    budget.lse_probabilistic, rows))
+    return [m for m in found if m is not None]
+
+
+def worst_ratio(mismatches: list[Mismatch]) -> float:
+    return max((m.ratio for m in mismatches), default=0.0) if mismatches else 0.0

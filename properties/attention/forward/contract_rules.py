@@ -1,0 +1,115 @@
+"""Rules of the contract that are exact: empty rows, causal alignment, output form."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from attnspec.oracles.attention.problem import AttentionProblem
+from attnspec.oracles.attention.visibility import empty_rows, visible_keys
+
+from attnspec.properties.attention.conformance import compare_with_oracle
+from attnspec.oracles.attention.exact import exact_attention
+from attnspec.properties.attention.strategies import recipes
+from attnspec.properties.attention.forward.base import HELD, Outcome, as_float64, claim
+from attnspec.properties.attention.forward.oracle_match import worst_mismatch
+
+
+def _can_empty_a_row(spec):
+    if spec.mask or spec.window or spec.causal == "bottom_right":
+        return None
+    return ("no declared option can leave a row without keys (no mask, no window, causal "
+            "absent or top-left)")
+
+
+def _draw_empty_rows(spec, dtype, limits):
+    def force(r):
+        if spec.mask:
+            return replace(r, mask_density=r.mask_density or 0.5, empty_rows=max(r.empty_rows, 1))
+        longer = replace(r, q_len=r.kv_len + 1 + r.q_len % 3) if r.q_len <= r.kv_len else r
+        if spec.causal == "bottom_right":  # rows i < Lq - Lk see no key
+            return replace(longer, causal=True)
+        return replace(longer, window=(0, 0))  # row i sees only key i + Lk - Lq
+
+    return recipes(spec, dtype, limits, return_lse=spec.lse).map(force)
+
+
+@claim(
+    "empty_rows_as_declared",
+    "a row with no visible key gives out = 0 and lse = -inf ('zero'), or NaN ('nan'), as declared",
+    applies=_can_empty_a_row,
+    draw=_draw_empty_rows,
+)
+def empty_rows_as_declared(ctx, recipe, device):
+    case = ctx.case(recipe, device)
+    call = ctx.call(case)
+    empty = empty_rows(visible_keys(ctx.problem(case)))  # [B, Hq, Lq]
+    if not empty.any():
+        return HELD
+    out = as_float64(call.out)[empty]  # [rows, Dv]
+    nan_mode = ctx.spec.empty_rows == "nan"
+    bad_out = ~np.isnan(out) if nan_mode else out != 0
+    problems = []
+    if bad_out.any():
+        row = tuple(int(i) for i in np.argwhere(empty)[np.argwhere(bad_out)[0][0]])
+        value = out[bad_out][0]
+        problems.append(f"out at empty row {row} is {value!r}, declared "
+                        f"{'NaN' if nan_mode else '0'}")
+    if call.lse is not None:
+        lse = as_float64(call.lse)[empty]
+        bad_lse = ~np.isnan(lse) if nan_mode else lse != -np.inf
+        if bad_lse.any():
+            row = tuple(int(i) for i in np.argwhere(empty)[np.argwhere(bad_lse)[0][0]])
+            problems.append(f"lse at empty row {row} is {lse[bad_lse][0]!r}, declared "
+                            f"{'NaN' if nan_mode else '-inf'}")
+    return Outcome(float("inf"), "; ".join(problems)) if problems else HELD
+
+
+def _causal_declared(spec):
+    return None if spec.causal else "the kernel declares no causal mode"
+
+
+def _draw_causal(spec, dtype, limits):
+    def unequal(r):
+        r = replace(r, causal=True, window=None)
+        return replace(r, kv_len=r.q_len + 2) if r.q_len == r.kv_len else r
+
+    return recipes(spec, dtype, limits, return_lse=False).map(unequal)
+
+
+@claim(
+    "causal_alignment_as_declared",
+    "causal=True with Lq != Lk hides keys under the declared alignment (bottom_right: "
+    "j <= i + Lk - Lq; top_left: j <= i)",
+    applies=_causal_declared,
+    draw=_draw_causal,
+)
+def causal_alignment_as_declared(ctx, recipe, device):
+    case = ctx.case(recipe, device)
+    call = ctx.call(case)
+    problem, exact = ctx.exact(case)
+    outcome = worst_mismatch(compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out))
+    if outcome.ratio <= 1:
+        return outcome
+    other = "top_left" if ctx.spec.causal == "bottom_right" else "bottom_right"
+    alt = AttentionProblem.build(problem.q, problem.k, problem.v, scale=problem.scale,
+                                 causal=other, alibi_slopes=problem.alibi_slopes,
+                                 mask=problem.mask, window=problem.window,
+                                 softcap=problem.softcap)
+    alt_found = compare_with_oracle(alt, exact_attention(alt), ctx.spec, recipe.dtype, call.out)
+    hint = ""
+    if worst_mismatch(alt_found).ratio <= 1:
+        hint = f" (the output matches causal alignment {other!r} instead of the declared " \
+               f"{ctx.spec.causal!r})"
+    return Outcome(outcome.ratio, outcome.detail + hint)
+
+
+@claim(
+    "output_shape_dtype_device",
+    "out is a tensor [B, Hq, Lq, Dv] with q's dtype and device; lse is [B, Hq, Lq], floating",
+)
+def output_shape_dtype_device(ctx, recipe, device):
+    ctx.call(ctx.case(recipe, device))  # the invoker checks the form of what comes back
+    return HELD
+
