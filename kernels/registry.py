@@ -30,12 +30,13 @@ def _always() -> None:
     return None
 
 
-def _needs_cuda() -> str | None:
-    return None if torch.cuda.is_available() else "needs CUDA, and this machine has none"
-
-
-def _devices() -> tuple[str, ...]:
+def present_devices() -> tuple[str, ...]:
+    """The devices of the contract that this machine has (the one place that asks torch)."""
     return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+def _needs_cuda() -> str | None:
+    return None if "cuda" in present_devices() else "needs CUDA, and this machine has none"
 
 
 def _reference(factory_name: str, **kwargs):
@@ -61,7 +62,7 @@ def _flex(compiled: bool):
         from attnspec.kernels.adapters.flex import make_flex_kernel
 
         spec = KernelSpec(
-            dtypes=ALL_DTYPES, devices=_devices(), causal="bottom_right", alibi=True, mask=True,
+            dtypes=ALL_DTYPES, devices=present_devices(), causal="bottom_right", alibi=True, mask=True,
             gqa=True, window=True, softcap=True, lse=True,
         )
         return make_flex_kernel(spec, compiled=compiled)
@@ -70,7 +71,7 @@ def _flex(compiled: bool):
 
 
 def _flex_compiled_unavailable() -> str | None:
-    if not torch.cuda.is_available() and shutil.which("cc") is None and shutil.which("gcc") is None:
+    if "cuda" not in present_devices() and shutil.which("cc") is None and shutil.which("gcc") is None:
         return "torch.compile on CPU needs a C compiler (cc/gcc), and none is on PATH"
     return None
 
@@ -91,10 +92,10 @@ BUILTINS: dict[str, BuiltinKernel] = {
                       "dtype before P@V, as FlashAttention-2 does",
                       _reference("make_tiled_kernel", rounds_p=True), _always),
         BuiltinKernel("sdpa", "torch SDPA, PyTorch's own backend choice",
-                      _sdpa(None, dtypes=ALL_DTYPES, devices=_devices(), **_SDPA_CPU_FEATURES),
+                      _sdpa(None, dtypes=ALL_DTYPES, devices=present_devices(), **_SDPA_CPU_FEATURES),
                       _always),
         BuiltinKernel("sdpa-math", "torch SDPA, MATH backend",
-                      _sdpa("math", dtypes=ALL_DTYPES, devices=_devices(), **_SDPA_CPU_FEATURES),
+                      _sdpa("math", dtypes=ALL_DTYPES, devices=present_devices(), **_SDPA_CPU_FEATURES),
                       _always),
         BuiltinKernel("sdpa-flash-cpu", "torch SDPA, FLASH_ATTENTION backend on CPU",
                       _sdpa("flash", dtypes=ALL_DTYPES, devices=("cpu",), dv_equals_d=True,

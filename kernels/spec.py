@@ -1,7 +1,7 @@
 """A kernel's declaration of what it supports: the contract's capability dict, typed.
 
 A kernel needs no import of attnspec: a plain dict attribute ``fn.attnspec`` declares its
-capabilities (kernel-contract.md, "Declaring capabilities"). KernelSpec is the same
+capabilities (docs/kernel-contract.md, "Declaring capabilities"). KernelSpec is the same
 declaration as a typed, validated object; ``KernelSpec(...)(fn)`` and :func:`attnspec_kernel`
 attach it as that dict.
 
@@ -32,6 +32,12 @@ EMPTY_ROWS = ("zero", "nan")
 LAYOUTS = ("bhld", "blhd")
 FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic",
             "dv_equals_d")
+# The contract's keyword options, in one order, each with the capability that declares it.
+KEYWORD_CAPABILITY = {"causal": "causal", "alibi_slopes": "alibi", "mask": "mask",
+                      "window": "window", "softcap": "softcap", "scale": "scale",
+                      "return_lse": "lse"}
+# The keywords that decide which keys are visible or what the scores are (all but scale and lse).
+SCORE_KEYWORDS = tuple(k for k in KEYWORD_CAPABILITY if k not in ("scale", "return_lse"))
 
 
 class SpecError(ValueError):
@@ -92,6 +98,31 @@ class KernelSpec:
         ):
             raise SpecError(f"'max_head_dim' must be an integer >= head_dim_multiple, got "
                             f"{self.max_head_dim!r}")
+
+    def declares(self, capability: str) -> bool:
+        """Whether the kernel declares ``capability`` (a key of the declaration)."""
+        return bool(getattr(self, capability))
+
+    def lacks(self, capability: str) -> str | None:
+        """None when the kernel declares ``capability``; else why a check that needs it cannot
+        run, in one line (the one predicate per capability that properties use)."""
+        if self.declares(capability):
+            return None
+        keyword = next((k for k, c in KEYWORD_CAPABILITY.items() if c == capability), None)
+        if keyword is not None:
+            return f"the kernel does not declare {capability} (it takes no {keyword}=)"
+        return f"the kernel declares {capability}={getattr(self, capability)!r}"
+
+    def accepts(self, keyword: str) -> bool:
+        """Whether the kernel takes the contract's keyword option ``keyword``."""
+        return self.declares(KEYWORD_CAPABILITY[keyword])
+
+    def capabilities(self) -> list[str]:
+        """The True/False capabilities declared otherwise than their defaults, for listings:
+        "alibi" for one declared, "no scale" for a default one turned off."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [name if getattr(self, name) else f"no {name}" for name in FEATURES
+                if getattr(self, name) != defaults[name]]
 
     def supports_head_dim(self, d: int) -> bool:
         return d % self.head_dim_multiple == 0 and (self.max_head_dim is None or d <= self.max_head_dim)

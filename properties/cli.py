@@ -1,10 +1,15 @@
 """The ``attnspec`` command.
 
-    attnspec check SELECTOR [--profile quick|ci|thorough] [--json PATH] ...
-    attnspec list [--properties]
+    attnspec check SELECTOR [--effort quick|ci|thorough] [--suite NAME] [--property NAME]
+                            [--max-examples N] [--call-timeout S] [--json PATH] [--fail-fast]
+    attnspec list [--properties | --suites]
     attnspec reproduce SELECTOR --property NAME --case JSON [--device cpu]
-    attnspec laws check [--kernel SELECTOR] [--size ci|long] [--law NAME] [--json PATH]
+    attnspec laws check [--kernel SELECTOR] [--effort ci|thorough] [--law NAME] [--json PATH]
     attnspec laws phase [--d 3 8 16] [--n 1000 10000 100000] [--out phase.png]
+
+``check`` runs every suite of properties/suites.py that applies to the kernel; ``laws check``
+runs the scaling_limits suite, on the streaming Monte Carlo kernel unless ``--kernel`` is given.
+The run options are defined once (properties/options.py) and shared with the pytest plugin.
 
 Exit status: 0 when every applicable property holds, 1 when one is violated (or could not be
 run or decided), 2 on a usage error (bad arguments, a selector that does not load, an invalid
@@ -21,26 +26,23 @@ EXIT_HELD, EXIT_VIOLATED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
+    from attnspec.properties.options import add_to_argparse
+
     parser = argparse.ArgumentParser(
         prog="attnspec",
         description="Property-based verification of attention kernels against certified oracles.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    check = sub.add_parser("check", help="check a kernel against the contract's properties")
+    check = sub.add_parser("check", help="check a kernel against every suite that applies")
     check.add_argument("selector", help="built-in name, package.module:attr, or file.py:attr")
-    check.add_argument("--profile", default="ci", help="quick, ci (default) or thorough")
-    check.add_argument("--max-examples", type=int, help="examples per property (overrides)")
-    check.add_argument("--property", action="append", dest="properties", metavar="NAME",
-                       help="run only this property (repeatable)")
-    check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
-    check.add_argument("--call-timeout", type=float, metavar="SECONDS",
-                       help="per-call time limit for the kernel (default from the profile)")
-    check.add_argument("--fail-fast", action="store_true",
-                       help="stop after the first property that does not hold")
+    add_to_argparse(check)
+    check.add_argument("--verbose", "-v", action="store_true",
+                       help="show every test of every law, not only the failing ones")
 
-    listing = sub.add_parser("list", help="list built-in kernels (or properties)")
+    listing = sub.add_parser("list", help="list built-in kernels (or properties, or suites)")
     listing.add_argument("--properties", action="store_true", help="list the properties instead")
+    listing.add_argument("--suites", action="store_true", help="list the suites and efforts")
 
     repro = sub.add_parser("reproduce", help="re-run one case of one property and show it")
     repro.add_argument("selector")
@@ -55,10 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     laws_check.add_argument("--kernel", metavar="SELECTOR",
                             help="an attention kernel (built-in name, module:attr or file.py:attr); "
                                  "default: the streaming Monte Carlo kernel")
-    laws_check.add_argument("--size", default="ci", help="ci (default, seconds) or long (minutes)")
-    laws_check.add_argument("--law", action="append", dest="laws", metavar="NAME",
-                            help="run only this law (repeatable)")
-    laws_check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    add_to_argparse(laws_check)
     laws_check.add_argument("--verbose", "-v", action="store_true",
                             help="show every test of every law, not only the failing ones")
     phase = laws_sub.add_parser("phase", help="draw the phase diagram (PNG; needs matplotlib)")
@@ -101,58 +100,66 @@ def _load(selector: str):
         raise _Usage(str(error)) from None
 
 
-def _profile(args):
-    from dataclasses import replace
+def _options(args, suites=None):
+    from attnspec.properties.options import OptionError, run_options
 
-    from attnspec.properties.attention.profiles import PROFILES
-
-    if args.profile not in PROFILES:
-        raise _Usage(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
-    profile = PROFILES[args.profile]
-    if args.max_examples is not None:
-        if args.max_examples < 1:
-            raise _Usage("--max-examples must be at least 1")
-        profile = profile.with_examples(args.max_examples)
-    if args.call_timeout is not None:
-        if args.call_timeout <= 0:
-            raise _Usage("--call-timeout must be positive")
-        profile = replace(profile, call_timeout_s=args.call_timeout)
-    return profile
+    try:
+        return run_options(lambda dest: getattr(args, dest, None), suites)
+    except OptionError as error:
+        raise _Usage(str(error)) from None
 
 
-def _check(args) -> int:
-    from attnspec.properties.attention.forward import CATALOG
-    from attnspec.properties.attention.report import as_data, render
-    from attnspec.properties.engine.driver import run_check
+def _progress(result) -> None:
+    print(f"  {result.suite}/{result.name}: {result.status} ({result.examples} examples, "
+          f"{result.seconds:.1f} s)", file=sys.stderr, flush=True)
 
-    profile = _profile(args)
-    if args.properties:
-        unknown = [p for p in args.properties if p not in CATALOG]
-        if unknown:
-            raise _Usage(f"unknown property {unknown[0]!r}; see 'attnspec list --properties'")
-    subject = _load(args.selector)
 
-    def progress(result):
-        print(f"  {result.name}: {result.status} ({result.examples} examples, "
-              f"{result.seconds:.1f} s)", file=sys.stderr, flush=True)
+def _finish(report, options, verbose: bool) -> int:
+    from attnspec import properties
+    from attnspec.properties.engine.render import render_report, report_data
 
-    report = run_check(subject, profile, args.properties, on_result=progress,
-                       fail_fast=args.fail_fast)
-    print(render(report))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(as_data(report), f, indent=2)
+    print(render_report(report, verbose=verbose))
+    if options.json:
+        with open(options.json, "w") as f:
+            json.dump(report_data(report, properties.version()), f, indent=2)
     if report.errored:
         return EXIT_INTERNAL
     return EXIT_VIOLATED if report.violated else EXIT_HELD
 
 
-def _list(args) -> int:
-    if args.properties:
-        from attnspec.properties.attention.forward import PROPERTIES
+def _check(args) -> int:
+    from attnspec.properties import suites
 
-        for p in PROPERTIES:
-            print(f"{p.name}\n    {p.claim}")
+    options = _options(args)
+    subject = _load(args.selector)
+    report = suites.run(subject, options, on_result=_progress)
+    return _finish(report, options, args.verbose)
+
+
+def _laws(args) -> int:
+    if args.laws_command == "phase":
+        return _laws_phase(args)
+    from attnspec.properties import suites
+
+    options = _options(args, suites=("scaling_limits",))
+    subject = _load(args.kernel) if args.kernel else None
+    report = suites.run(subject, options, on_result=_progress, command="laws check",
+                        name="streaming Monte Carlo")
+    return _finish(report, options, args.verbose)
+
+
+def _list(args) -> int:
+    if args.properties or args.suites:
+        from attnspec.properties.suites import SUITES
+
+        for suite in SUITES:
+            if args.suites:
+                print(f"{suite.name}\n    {suite.summary}")
+                for effort, what in suite.efforts().items():
+                    print(f"    {effort}: {what}")
+                continue
+            for name, claim in suite.claims():
+                print(f"{name}  [{suite.name}]\n    {claim}")
         return EXIT_HELD
     from attnspec.kernels.registry import BUILTINS
     from attnspec.kernels.spec import KernelSpec
@@ -164,68 +171,32 @@ def _list(args) -> int:
             print(f"{'':<26} unavailable: {reason}")
             continue
         spec = KernelSpec.from_declaration(entry.build().attnspec)
-        features = [f for f in ("alibi", "mask", "gqa", "window", "softcap", "lse") if getattr(spec, f)]
+        features = spec.capabilities()
         print(f"{'':<26} dtypes {','.join(spec.dtypes)}; devices {','.join(spec.devices)}; "
               f"causal {spec.causal or 'no'}; {' '.join(features) or 'no options'}")
     return EXIT_HELD
 
 
 def _reproduce(args) -> int:
-    from attnspec.properties.attention.forward import CATALOG, Context
-    from attnspec.properties.engine.invoker import KernelFailure
-    from attnspec.properties.attention.profiles import PROFILES
-    from attnspec.properties.attention.recipe import Recipe
+    from attnspec.properties.attention.suite import CONTRACT, reproduce
 
-    if args.property not in CATALOG:
+    if args.property not in dict(CONTRACT.claims()):
         raise _Usage(f"unknown property {args.property!r}; see 'attnspec list --properties'")
     try:
+        from attnspec.properties.attention.recipe import Recipe
+
         recipe = Recipe.from_json(args.case)
     except (ValueError, TypeError) as error:
         raise _Usage(f"--case is not a recipe: {error}") from None
     subject = _load(args.selector)
-    prop = CATALOG[args.property]
-    ctx = Context(subject, PROFILES["ci"])
-    print(f"{prop.name}: {prop.claim}\ncase: {recipe.describe()} on {args.device}")
-    try:
-        outcome = prop.check(ctx, recipe, args.device)
-    except KernelFailure as failure:
-        print(f"VIOLATED: kernel {failure.kind}: {failure.message}")
-        return EXIT_VIOLATED
-    verdict = "VIOLATED" if outcome.ratio > 1 else "held"
-    print(f"{verdict}: worst error/tolerance {outcome.ratio:.3g}  {outcome.detail}")
-    return EXIT_VIOLATED if outcome.ratio > 1 else EXIT_HELD
-
-
-def _laws(args) -> int:
-    if args.laws_command == "phase":
-        return _laws_phase(args)
-    from attnspec.properties.scaling_limits.base import SIZES
-    from attnspec.properties.scaling_limits.catalog import CATALOG, check_laws, render
-    from attnspec.properties.scaling_limits.sources import KernelSource, StreamingSource
-
-    if args.size not in SIZES:
-        raise _Usage(f"unknown size {args.size!r}; choose from {', '.join(SIZES)}")
-    unknown = [n for n in args.laws or () if n not in CATALOG]
-    if unknown:
-        raise _Usage(f"unknown law {unknown[0]!r}; choose from {', '.join(CATALOG)}")
-    source = KernelSource(_load(args.kernel)) if args.kernel else StreamingSource()
-
-    def progress(verdict):
-        print(f"  {verdict.law}: {verdict.status} ({verdict.seconds:.1f} s)", file=sys.stderr,
-              flush=True)
-
-    report = check_laws(source, args.size, args.laws, on_verdict=progress)
-    print(render(report, verbose=args.verbose))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.as_data(), f, indent=2)
-    if report.errored:
-        return EXIT_INTERNAL
-    return EXIT_VIOLATED if report.violated else EXIT_HELD
+    text, held = reproduce(subject, args.property, recipe, args.device)
+    print(text)
+    return EXIT_HELD if held else EXIT_VIOLATED
 
 
 def _laws_phase(args) -> int:
-    from attnspec.properties.scaling_limits.phase import MissingPlotting, draw_phase, phase_data, require_matplotlib
+    from attnspec.properties.scaling_limits.phase import (MissingPlotting, draw_phase, phase_data,
+                                                          require_matplotlib)
 
     try:
         require_matplotlib()

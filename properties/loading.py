@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from attnspec.kernels.adapters.layout import from_blhd
-from attnspec.kernels.registry import BUILTINS
+from attnspec.kernels.registry import BUILTINS, present_devices
 from attnspec.kernels.spec import KernelSpec, SpecError
 
 
@@ -35,10 +33,6 @@ class Subject:
     spec: KernelSpec
     devices: tuple[str, ...]  # declared and present here
     absent_devices: tuple[str, ...]  # declared but not present: reported, never silently dropped
-
-
-def present_devices() -> tuple[str, ...]:
-    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
 
 
 def load_kernel(selector: str, spec: KernelSpec | dict | None = None) -> Subject:

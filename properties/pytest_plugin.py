@@ -1,12 +1,14 @@
-"""pytest plugin: attnspec's properties inside a user's own pytest run.
+"""pytest plugin: attnspec's suites inside a user's own pytest run.
 
-    pytest --attnspec-kernel mypkg.attn:flash_fwd [--attnspec-profile ci]
+    pytest --attnspec-kernel mypkg.attn:flash_fwd [--attnspec-effort ci] [--attnspec-suite NAME]
 
-adds one test item per property, ``attnspec[SELECTOR::property]``: it passes when the property
-holds, fails with the same report ``attnspec check`` prints when it is violated, and is skipped
-with the reason when it does not apply to the kernel's declaration. A selector that does not
-load stops the session with a usage error. The session-scoped fixture ``attnspec_kernel`` gives
-the loaded kernel (the first selector) to the user's own tests.
+adds one test item per property or law of every suite that applies, with the node id
+``attnspec[SELECTOR::suite::property]``: it passes when the claim holds, fails with the same
+report ``attnspec check`` prints when it is violated, and is skipped with the reason when it
+does not apply to the kernel's declaration. The options are those of ``attnspec check``
+(properties/options.py), spelled ``--attnspec-NAME``. A selector that does not load stops the
+session with a usage error. The session-scoped fixture ``attnspec_kernel`` gives the loaded
+kernel (the first selector) to the user's own tests.
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ _STATE = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
+    from attnspec.properties.options import add_to_pytest
+
     group = parser.getgroup("attnspec", "attention kernel verification (attnspec)")
     group.addoption("--attnspec-kernel", action="append", default=[], metavar="SELECTOR",
                     help="check this kernel's properties: built-in name, module:attr or "
                          "file.py:attr (repeatable)")
-    group.addoption("--attnspec-profile", default="ci", metavar="NAME",
-                    help="quick, ci (default) or thorough")
-    group.addoption("--attnspec-max-examples", type=int, default=None, metavar="N",
-                    help="examples per property (overrides the profile)")
+    add_to_pytest(group)
 
 
 def _state(config) -> dict:
@@ -33,43 +34,60 @@ def _state(config) -> dict:
     return config.stash[_STATE]
 
 
-def _profile(config):
-    from attnspec.properties.attention.profiles import PROFILES
+def _options(config):
+    from attnspec.properties.options import OptionError, run_options
 
-    name = config.getoption("attnspec_profile")
-    if name not in PROFILES:
-        raise pytest.UsageError(f"--attnspec-profile: unknown profile {name!r}; choose from "
-                                f"{', '.join(PROFILES)}")
-    profile = PROFILES[name]
-    n = config.getoption("attnspec_max_examples")
-    return profile if n is None else profile.with_examples(n)
+    state = _state(config)
+    if "options" not in state:
+        try:
+            state["options"] = run_options(lambda dest: config.getoption(f"attnspec_{dest}"))
+        except OptionError as error:
+            raise pytest.UsageError(f"attnspec: {error}") from None
+    return state["options"]
 
 
-def _context(config, selector: str):
-    """One loaded kernel and invoker per selector per session (a hang is remembered)."""
-    from attnspec.properties.attention.forward import Context
+def _sessions(config, selector: str) -> dict:
+    """The loaded kernel's sessions, one per suite that applies (a hang is remembered)."""
+    from attnspec.properties.engine.suite import NotApplicable
     from attnspec.properties.loading import LoadError, load_kernel
+    from attnspec.properties.suites import SUITES
 
-    contexts = _state(config)
-    if selector not in contexts:
+    state = _state(config).setdefault("kernels", {})
+    if selector not in state:
         try:
             subject = load_kernel(selector)
         except LoadError as error:
             raise pytest.UsageError(f"--attnspec-kernel: {error}") from None
-        contexts[selector] = Context(subject, _profile(config))
-    return contexts[selector]
+        options = _options(config)
+        sessions = {}
+        for suite in SUITES:
+            if options.suites is not None and suite.name not in options.suites:
+                continue
+            if suite.unplanned(options.effort):
+                continue
+            try:
+                sessions[suite.name] = suite.open(subject, options.effort,
+                                                  max_examples=options.max_examples,
+                                                  call_timeout=options.call_timeout)
+            except NotApplicable:
+                continue
+        state[selector] = (subject, sessions)
+    return state[selector]
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to these items too
 def pytest_collection_modifyitems(session, config, items):
-    from attnspec.properties.attention.forward import PROPERTIES
-
+    options = None
     for selector in config.getoption("attnspec_kernel"):
-        _context(config, selector)  # fail early, at collection, on a bad selector
-        for prop in PROPERTIES:
-            items.append(PropertyItem.from_parent(
-                session, name=f"attnspec[{selector}::{prop.name}]", selector=selector,
-                property_name=prop.name))
+        options = options or _options(config)
+        _, sessions = _sessions(config, selector)  # fail early, at collection, on a bad selector
+        for suite_name, suite_session in sessions.items():
+            for name in suite_session.names():
+                if options.properties is not None and name not in options.properties:
+                    continue
+                items.append(PropertyItem.from_parent(
+                    session, name=f"attnspec[{selector}::{suite_name}::{name}]",
+                    selector=selector, suite=suite_name, property_name=name))
 
 
 class PropertyViolated(Exception):
@@ -77,23 +95,25 @@ class PropertyViolated(Exception):
 
 
 class PropertyItem(pytest.Item):
-    def __init__(self, *, selector: str, property_name: str, **kwargs):
+    def __init__(self, *, selector: str, suite: str, property_name: str, **kwargs):
         super().__init__(**kwargs)
         self.selector = selector
+        self.suite = suite
         self.property_name = property_name
 
     def runtest(self):
-        from attnspec.properties.attention.forward import CATALOG
-        from attnspec.properties.attention.report import render
-        from attnspec.properties.engine.driver import CheckReport, run_property
+        from attnspec.properties.engine.render import render_report
+        from attnspec.properties.engine.results import NOT_APPLICABLE, Report
+        from attnspec.properties.suites import subject_data
 
-        ctx = _context(self.config, self.selector)
-        result = run_property(CATALOG[self.property_name], ctx, ctx.profile)
-        if result.status == "not applicable":
+        subject, sessions = _sessions(self.config, self.selector)
+        result = sessions[self.suite].run(self.property_name)
+        if result.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {result.reason}")
         if not result.ok:
-            report = CheckReport(ctx.subject, ctx.profile, [result], result.seconds)
-            raise PropertyViolated(render(report))
+            report = Report(subject_data(subject), _options(self.config).effort, [result],
+                            result.seconds)
+            raise PropertyViolated(render_report(report))
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, PropertyViolated):
@@ -101,7 +121,7 @@ class PropertyItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.selector, None, f"attnspec {self.property_name}"
+        return self.selector, None, f"attnspec {self.suite} {self.property_name}"
 
 
 @pytest.fixture(scope="session")
@@ -110,4 +130,4 @@ def attnspec_kernel(request):
     selectors = request.config.getoption("attnspec_kernel")
     if not selectors:
         pytest.skip("no --attnspec-kernel given")
-    return _context(request.config, selectors[0]).subject
+    return _sessions(request.config, selectors[0])[0]

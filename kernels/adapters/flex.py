@@ -3,13 +3,20 @@
 Every contract feature maps onto Flex's own primitives: scale and GQA are keywords; softcap and
 ALiBi are a score_mod (softcap before the bias, as the contract orders them); causal (bottom
 right), window and the boolean mask are a mask_mod turned into a block mask; return_lse is
-Flex's own LSE (natural log). ``compiled=True`` runs it through torch.compile.
+Flex's own LSE (natural log), asked for the current way (``return_aux=AuxRequest(lse=True)``;
+torch releases before AuxRequest have only ``return_lse``). ``compiled=True`` runs it through
+torch.compile.
 """
 
 from __future__ import annotations
 
 import torch
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+try:  # the current way to ask Flex for its LSE (return_lse is deprecated where this exists)
+    from torch.nn.attention.flex_attention import AuxRequest
+except ImportError:  # older torch: return_lse is the only way
+    AuxRequest = None
 
 from attnspec.kernels.spec import KernelSpec
 
@@ -92,14 +99,21 @@ def make_flex_kernel(spec: KernelSpec, compiled: bool = False):
 
             block_mask = create_block_mask(mask_mod, B, Hq, Lq, Lk, device=q.device)
         needs_mod = softcap is not None or alibi_slopes is not None
+        if return_lse and AuxRequest is not None:
+            lse_request = {"return_aux": AuxRequest(lse=True)}
+        else:
+            lse_request = {"return_lse": return_lse}
         result = run(
             q, k, v,
             score_mod=score_mod if needs_mod else None,
             block_mask=block_mask,
             scale=scale,
             enable_gqa=Hq != k.shape[1],
-            return_lse=return_lse,
+            **lse_request,
         )
+        if return_lse and AuxRequest is not None:
+            out, aux = result
+            return out, aux.lse
         return result
 
     flex.__name__ = flex.__qualname__ = "flex_attention_compiled" if compiled else "flex_attention"

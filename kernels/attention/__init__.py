@@ -1,1 +1,10 @@
-"""Reference kernels."""
+"""Reference attention kernels in torch (CPU and CUDA), under the kernel contract.
+
+    contract      the contract's masks, ALiBi bias and shapes in torch, for these kernels
+    dense         softmax(S) V in one piece, any accumulation dtype, either causal alignment
+    tiled         online softmax over key tiles with the LSE (FlashAttention-2 style, optional
+                  P rounding before P @ V)
+    alibi_slopes  the canonical ALiBi slopes for any head count
+
+They share no code with oracles/attention, which judges them (docs/architecture.md).
+"""

@@ -1,6 +1,6 @@
 """The kernel contract's masks, biases and shapes, in torch, shared by the reference kernels.
 
-Claim (elementary, kernel-contract.md): key j is visible to query i iff the mask, causal
+Claim (elementary, docs/kernel-contract.md): key j is visible to query i iff the mask, causal
 (top_left j <= i; bottom_right j <= i + Lk - Lq) and window (i + Lk - Lq - left <= j <=
 i + Lk - Lq + right) all allow it; ALiBi adds -slope_h * |i + Lk - Lq - j|.
 

@@ -1,6 +1,6 @@
 """Dense reference attention: the whole score matrix at once, in a chosen accumulation dtype.
 
-Claim (elementary, kernel-contract.md): out = softmax(S) V over visible keys, lse = logsumexp(S),
+Claim (elementary, docs/kernel-contract.md): out = softmax(S) V over visible keys, lse = logsumexp(S),
 S = scale q k^T (softcapped, plus ALiBi). Computed with the max subtracted per row, in
 ``accumulation`` (or the input dtype when wider), then rounded once to the input dtype.
 Rows with no visible key give out = 0 and lse = -inf.

@@ -1,1 +1,15 @@
-"""The kernel contract's truth."""
+"""The kernel contract's truth: exact attention, its tiers, and the error budgets it serves.
+
+    problem              AttentionProblem: the exact float64 inputs and options of one call
+    visibility           which keys each query sees (mask, causal, window) and ALiBi distances
+    alibi_slopes         the canonical ALiBi slopes, exact
+    certified            tier 1: attention in Arb ball arithmetic, every digit proven
+    fast_exact/          tier 2: exact products and double-double softmax, with a stated bound
+    geometric_attention  closed form: scores in arithmetic progression (geometric weights)
+    exact                the cheapest tier certain enough for a problem (what properties call)
+    float64              a float64 evaluation for sizing budgets, never for judging
+    error_budget         per-element worst-case and probabilistic budgets of a kernel's precision
+
+Each oracle's docstring states its claim, source and domain (docs/claims.md section 0).
+Imports neither torch nor kernels/.
+"""

@@ -1,6 +1,6 @@
 """Certified exact attention (oracle tier 1), in rigorous ball arithmetic.
 
-Claim (elementary; kernel-contract.md "What correct means"): for query row i of head h,
+Claim (elementary; docs/kernel-contract.md "What correct means"): for query row i of head h,
     out_i = sum_{j visible} exp(s_ij) v_j / sum_{j visible} exp(s_ij),
     lse_i = log sum_{j visible} exp(s_ij),
 with s_ij = scale <q_i, k_j> (softcapped as c tanh(. / c)) - slope_h |i + Lk - Lq - j|, kv head

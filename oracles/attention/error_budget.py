@@ -103,14 +103,28 @@ class PrecisionModel:
 
 @dataclass(frozen=True)
 class ErrorBudget:
-    """Budgets for out [B, Hq, Lq, Dv] and lse [B, Hq, Lq]; see the module docstring."""
+    """Per-element budgets of each named output tensor (see the module docstring): "out"
+    [B, Hq, Lq, Dv] and "lse" [B, Hq, Lq], each with a worst-case and a probabilistic bound."""
 
-    out_worst_case: np.ndarray
-    out_probabilistic: np.ndarray
-    lse_worst_case: np.ndarray
-    lse_probabilistic: np.ndarray
+    worst_case: dict[str, np.ndarray]
+    probabilistic: dict[str, np.ndarray]
     false_alarm: float
     hoeffding_lambda: float
+
+    def in_force(self, tensor: str) -> np.ndarray:
+        """The budget of ``tensor`` in force: the tighter of the two bounds, elementwise."""
+        return np.minimum(self.worst_case[tensor], self.probabilistic[tensor])
+
+    def bound_at(self, tensor: str, index) -> str:
+        """Which bound sets the budget of ``tensor`` at ``index``."""
+        worst, probabilistic = self.worst_case[tensor][index], self.probabilistic[tensor][index]
+        return "worst-case" if worst <= probabilistic else "probabilistic"
+
+    def restricted(self, tensor: str, index) -> "ErrorBudget":
+        """The same budgets with ``tensor`` restricted to ``index`` (e.g. leading columns)."""
+        return ErrorBudget({**self.worst_case, tensor: self.worst_case[tensor][index]},
+                           {**self.probabilistic, tensor: self.probabilistic[tensor][index]},
+                           self.false_alarm, self.hoeffding_lambda)
 
 
 def error_budget(
@@ -144,7 +158,7 @@ def error_budget(
         floor = ulp(np.where(np.isfinite(exact_lse), exact_lse, 0.0), lse_dtype) / 2
         lse_w = lse_w + floor
         lse_p = lse_p + floor
-    return ErrorBudget(out_w, out_p, lse_w, lse_p, false_alarm, lam)
+    return ErrorBudget({"out": out_w, "lse": lse_w}, {"out": out_p, "lse": lse_p}, false_alarm, lam)
 
 
 def _head_budget(problem, model, b, h, visible, distance, o):

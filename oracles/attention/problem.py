@@ -1,6 +1,6 @@
 """The attention problem an oracle solves, held as exact values.
 
-Claim (elementary, kernel-contract.md "What correct means"): every floating-point input of a
+Claim (elementary, docs/kernel-contract.md "What correct means"): every floating-point input of a
 kernel (fp16, bf16, fp32, fp64) is a dyadic rational, and converting it to float64 is exact.
 An oracle therefore works from float64 copies of the kernel's inputs and answers for exactly
 the problem the kernel was given, not for a rounded neighbour of it.
@@ -41,7 +41,7 @@ class AttentionProblem:
     """Inputs and options of one call under the kernel contract.
 
     q [B, Hq, Lq, D], k [B, Hk, Lk, D], v [B, Hk, Lk, Dv], all float64 holding the kernel's
-    exact input values. Options as in kernel-contract.md:
+    exact input values. Options as in docs/kernel-contract.md:
 
     scale         None means exactly 1/sqrt(D) (irrational in general; oracles evaluate it
                   to their own precision), else the given float64 value.

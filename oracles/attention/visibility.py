@@ -1,6 +1,6 @@
 """Which keys a query may attend, and the ALiBi bias, as whole arrays.
 
-Claim (elementary, kernel-contract.md): key j is visible to query i of head h in batch b iff
+Claim (elementary, docs/kernel-contract.md): key j is visible to query i of head h in batch b iff
 the mask allows it, causal allows it (top_left: j <= i; bottom_right: j <= i + Lk - Lq), and
 the window (left, right) allows it (i + Lk - Lq - left <= j <= i + Lk - Lq + right). ALiBi adds
 -slope_h * |i + Lk - Lq - j| to the score.

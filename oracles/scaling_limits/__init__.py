@@ -1,6 +1,6 @@
 """Limit laws of softmax attention over long random contexts (Bruno, Chen, Lin, Polyanskiy, Rigollet 2026).
 
-Oracles for attention of one unit query over n i.i.d. keys on the sphere (claims.md section 1),
+Oracles for attention of one unit query over n i.i.d. keys on the sphere (docs/claims.md section 1),
 where no brute-force reference is affordable at the context lengths that matter. One concept per
 module; each function's docstring states its claim, provenance tag, what was verified, its domain
 and what it returns. docs/scaling-limits.md collects the formulas and the measured accuracy.

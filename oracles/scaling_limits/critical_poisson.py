@@ -1,6 +1,6 @@
 """The critical regime: the Poisson limit of the nearest keys (Bruno, Chen, Lin, Polyanskiy, Rigollet 2026).
 
-Claim (claims.md section 1, "Critical"; [P] for the existence of a non-degenerate limit at
+Claim (docs/claims.md section 1, "Critical"; [P] for the existence of a non-degenerate limit at
 beta = gamma n^(2/(d-1)), [D] for every formula below; verified here as listed per function).
 
 Setting. n keys uniform on S^(d-1) (or any law with P(u <= r) ~ C r^a, key_laws.py),
@@ -10,7 +10,7 @@ nearest keys converge to a Poisson process on [0, inf) with mean measure Lambda(
     c = C gamma^(-a)            (sphere: a = (d-1)/2, C = C_d),
 
 equivalently x_k = g Gamma_k^p with Gamma_k the arrival times of a rate-1 Poisson process,
-p = 1/a and g = c^(-1/a) = gamma C^(-p) (claims.md's unit-rate form).  Weights
+p = 1/a and g = c^(-1/a) = gamma C^(-p) (docs/claims.md's unit-rate form).  Weights
 w_i = e^(-x_i) / S, S = sum_i e^(-x_i) (= the finite-n normaliser sum_i e^(-beta u_i), no 1/n).
 
     E S = Gamma(a+1) c,   Var S = Gamma(a+1) c 2^(-a),
@@ -18,10 +18,10 @@ w_i = e^(-x_i) / S, S = sum_i e^(-x_i) (= the finite-n normaliser sum_i e^(-beta
                                = c Gamma(a+1) sum_(k>=1) (-1)^(k+1) s^k / (k! k^a),
     E W_max^m, E IPR = E sum w_i^2 and every Campbell moment E sum_i w_i^m x_i^k:
         E sum_i w_i^m f(x_i) = 1/Gamma(m) int_0^inf ds s^(m-1) e^(-Psi(s)) int f(x) e^(-m x)
-                               e^(-s e^(-x)) dLambda(x)        (claims.md's J_(m,k) form)
+                               e^(-s e^(-x)) dLambda(x)        (docs/claims.md's J_(m,k) form)
         E W_max^m = 1/Gamma(m) int dLambda(v) e^(-Lambda(v)) int dr r^(m-1) e^(-r)
                     exp(-int_(x>v) (1 - exp(-r e^(-(x-v)))) dLambda(x))
-    (the second is claims.md's Phi-formula after the substitution x -> Gamma_1 = Lambda(v)).
+    (the second is docs/claims.md's Phi-formula after the substitution x -> Gamma_1 = Lambda(v)).
 
 Output moments in the finite-n units (u = 1 - <q,k>, s = n^(2/(d-1)) u = x / gamma):
     E[1 - <q,y>]          ~ n^(-2/(d-1)) / gamma * E sum_i w_i x_i
@@ -72,7 +72,7 @@ def limit_parameters(d: int | None = None, gamma=None, *, law: DeficitLaw | None
 
 
 def unit_rate_scale(d: int, gamma, dps: int = 30):
-    """g = gamma C_d^(-2/(d-1)) of claims.md's unit-rate form (x_k = g Gamma_k^p)."""
+    """g = gamma C_d^(-2/(d-1)) of docs/claims.md's unit-rate form (x_k = g Gamma_k^p)."""
     with mp.workdps(dps):
         return mp.mpf(gamma) * small_ball_constant(d, dps) ** (-mp.mpf(2) / (d - 1))
 
@@ -100,7 +100,7 @@ def _run(backend, dps, fn):
 
 def limit_mean_normaliser(d: int | None = None, gamma=None, *, law=None, dps: int = 30):
     """E S = Gamma(a+1) c. Verified: exact finite-n E S = n e^(-beta) Z(beta) converges to it
-    (claims.md: d=3, gamma=1 gives 1/2), and Monte Carlo."""
+    (docs/claims.md: d=3, gamma=1 gives 1/2), and Monte Carlo."""
     with mp.workdps(dps):
         a, c = limit_parameters(d, gamma, law=law, dps=dps)
         return mp.gamma(a + 1) * c
@@ -160,8 +160,8 @@ def expected_wmax(d: int | None = None, gamma=None, *, moment=1, law=None, backe
                   dps: int = 20, resolution: F.Resolution = F.Resolution()):
     """E W_max^moment in the critical Poisson limit.
 
-    Verified: claims.md's Phi formula implemented literally (d = 3, 8, 16; k = 1, 2) to 1e-12;
-    claims.md [M] values (d=3 gamma=1 0.72948821465467, gamma=0.4 0.500713, d=8
+    Verified: docs/claims.md's Phi formula implemented literally (d = 3, 8, 16; k = 1, 2) to 1e-12;
+    docs/claims.md [M] values (d=3 gamma=1 0.72948821465467, gamma=0.4 0.500713, d=8
     gamma=4 0.411510, d=16 gamma=14.9 0.499376) to all quoted digits; d=3 closed form
     (wmax_d3.py) to 1e-16; the exact finite-n oracle at large n; the limit sampler."""
     return _run(backend, dps, lambda bk: F.max_functional(_measure(d, gamma, law, bk), bk, moment, resolution))
@@ -171,7 +171,7 @@ def campbell_moment(m, k, d: int | None = None, gamma=None, *, law=None, backend
                     dps: int = 20, resolution: F.Resolution = F.Resolution()):
     """E sum_i w_i^m x_i^k (x_i the energies). m = 1, k = 0 is 1; m = 2, k = 0 is E IPR.
 
-    Verified: E sum w_i = 1; claims.md [M] E IPR(d=3, gamma=1) = 0.635255892672; d=3 closed forms;
+    Verified: E sum w_i = 1; docs/claims.md [M] E IPR(d=3, gamma=1) = 0.635255892672; d=3 closed forms;
     the exact finite-n oracle at large n; the limit sampler."""
     kk = k
 
@@ -226,7 +226,7 @@ def output_moments(d: int, gamma, *, backend: str = "mpmath", dps: int = 20) -> 
 def gamma_at_half(d: int, *, backend: str = "numpy", dps: int = 20, target: float = 0.5):
     """The gamma at which the limit E W_max equals ``target`` (1/2 by default).
 
-    Verified against claims.md [M]: 0.39896 (d=3), 4.8950 (8), 14.920 (16), 85.172 (64)."""
+    Verified against docs/claims.md [M]: 0.39896 (d=3), 4.8950 (8), 14.920 (16), 85.172 (64)."""
     f = lambda lg: expected_wmax(d, math.exp(lg), backend="numpy") - target
     # bracket in log gamma
     lo, hi = math.log(1e-3), math.log(1e4)

@@ -1,6 +1,6 @@
 """Exact finite-n expectations of softmax weights over n i.i.d. keys (any score law, any beta).
 
-Claim (claims.md section 1, "Exact finite-n oracles"; [D]; verified here: against claims.md's
+Claim (docs/claims.md section 1, "Exact finite-n oracles"; [D]; verified here: against docs/claims.md's
 formulas implemented literally and independently (E W_max for d = 3, 8, 16 and E IPR for d = 3,
 to 1e-12), against brute-force quadrature for n = 2 (d = 8) to 3e-13, against an independent two-dimensional formula with the
 Ein function for d = 3 (n = 10 ... 1000) to 1e-16, against the Poisson limit at large n (error
@@ -12,12 +12,12 @@ statistical tolerance, and the mpmath backend against the float64 backend):
 
     E W_max^m = n/Gamma(m) int dP(v) int_0^inf dr r^(m-1) e^(-r) [1 - P(x <= v) - chi_+(r, v)]^(n-1),
         chi_+(r, v) = int_(x > v) (1 - exp(-r e^(-(x - v)))) dP(x);
-    this is claims.md's formula (outer variable x = n P(x <= v), and chi in the by-parts form
+    this is docs/claims.md's formula (outer variable x = n P(x <= v), and chi in the by-parts form
     int [F(t - w/beta) - F(t)] u e^(-w) exp(-u e^(-w)) dw).
 
     E sum_i w_i^m f(u_i) = n/Gamma(m) int_0^inf ds s^(m-1) E[f(u) e^(-m beta u) e^(-s e^(-beta u))]
                            (E e^(-s e^(-beta u)))^(n-1)
-    (m = 2, f = 1: E IPR; this two-dimensional form is equivalent to claims.md's
+    (m = 2, f = 1: E IPR; this two-dimensional form is equivalent to docs/claims.md's
     int_0^n dx int dv v e^(-v) [1 - E h(t_x, v)]^(n-1) after s = v e^(beta u_1)), and
     E sum_(i != j) w_i w_j f(u_i) g(u_j) = n(n-1) int ds s E[f ...] E[g ...] (E e^(-s e^(-beta u)))^(n-2).
 

@@ -1,6 +1,6 @@
 """The subcritical heat-kernel action: attention as a smoothing operator on value functions.
 
-Claim (claims.md section 1, "Subcritical", heat equation; [D] from Funk-Hecke; verified here: the
+Claim (docs/claims.md section 1, "Subcritical", heat equation; [D] from Funk-Hecke; verified here: the
 eigenvalue against direct quadrature of e^(beta t) times the Gegenbauer polynomial over the score
 density to 1e-25; the 1/beta expansion to order beta^-2 (the remainder times beta^3 stays
 bounded); the tangential drift for von Mises-Fisher keys, exact closed form against quadrature

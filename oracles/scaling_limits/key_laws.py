@@ -1,6 +1,6 @@
 """Key laws, through the law of the score deficit u = (max score) - <q, k>, and their local exponent.
 
-Claim (claims.md section 1, "General key laws"; [D]; verified here: each density integrates to
+Claim (docs/claims.md section 1, "General key laws"; [D]; verified here: each density integrates to
 1 by quadrature, the small-ball constant C is the limit of P(u <= r) / r^a computed from the
 exact law, the critical Poisson limit built from (a, C) matches the exact finite-n oracle at
 large n, and for Gaussian keys the exact finite-n oracle moves (logarithmically slowly) towards

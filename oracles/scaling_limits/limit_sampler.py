@@ -1,11 +1,11 @@
 """Exact sampler of the critical Poisson limit (numpy), for Monte Carlo checks of the limit oracles.
 
-Claim (claims.md section 1, "Critical", exact limit sampler; [D]; verified here: sample means of
+Claim (docs/claims.md section 1, "Critical", exact limit sampler; [D]; verified here: sample means of
 W_max, IPR and S agree with the quadrature oracles within 4.9 standard errors (false-alarm rate
 1e-6 per check) and the empirical law of W_max at d = 3 with the exact CDF (KS test)):
 
     x_k = (Gamma_k / c)^(1/a), Gamma_k the arrival times of a rate-1 Poisson process
-    (claims.md: x_k = g Gamma_k^p with g = c^(-1/a), p = 1/a); keep K points and replace the
+    (docs/claims.md: x_k = g Gamma_k^p with g = c^(-1/a), p = 1/a); keep K points and replace the
     rest by its mean  int_(x_K)^inf e^(-x) dLambda = c Gamma(a+1) Q(a, x_K)
     (= g^(-a) Gamma(a+1) Q(a, g Gamma_K^p) in the unit-rate form). The neglected randomness has
     standard deviation sqrt(c Gamma(a+1) 2^(-a) Q(a, 2 x_K)), returned as ``tail_sd`` (relative to

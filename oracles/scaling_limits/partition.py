@@ -1,6 +1,6 @@
 """Population quantities of softmax attention over keys uniform on S^(d-1) (any beta, exact).
 
-Claims (claims.md section 1, "Population quantities"; [D], classical Bessel/Funk-Hecke
+Claims (docs/claims.md section 1, "Population quantities"; [D], classical Bessel/Funk-Hecke
 integrals; verified here: each closed form against mpmath quadrature over the score density to
 1e-25, and against Monte Carlo):
 

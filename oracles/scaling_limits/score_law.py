@@ -1,6 +1,6 @@
 """Law of the score t = <q, k> for a unit query q and a key k uniform on S^(d-1).
 
-Claim (claims.md section 1, "Law of t"; [D], elementary; verified here: the density integrates
+Claim (docs/claims.md section 1, "Law of t"; [D], elementary; verified here: the density integrates
 to 1 and its quadrature equals the CDF to 1e-25, the CDF matches a Monte Carlo sample of
 normalised Gaussian vectors (KS test), C_d matches the quoted [M] values C_8 = 1.6462927,
 C_16 = 18.338191 to all quoted digits and the limit P(u)/u^a at u = 1e-12, and the second-order
@@ -115,7 +115,7 @@ def small_ball_validity_scale(d: int, dps: int = 30):
     """1/|c1|: the u at which the first correction to the power law reaches 100%.
 
     |c1| = a(a-1)/(2(a+1)) ~ (d-1)/4 at large d, so the power law needs u << 4/(d-1)
-    (claims.md); infinite at d = 3, where P(1 - t <= u) = u/2 exactly."""
+    (docs/claims.md); infinite at d = 3, where P(1 - t <= u) = u/2 exactly."""
     with mp.workdps(dps):
         c1 = small_ball_expansion(d, dps)[2]
         return mp.inf if c1 == 0 else 1 / abs(c1)

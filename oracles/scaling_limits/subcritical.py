@@ -1,6 +1,6 @@
 """The subcritical regime: attention output as a noisy local average (law of large numbers + CLT).
 
-Claim (claims.md section 1, "Subcritical"; [P] a local average with a deterministic bias and
+Claim (docs/claims.md section 1, "Subcritical"; [P] a local average with a deterministic bias and
 Gaussian fluctuations; [D] the formulas; verified here: each leading-order formula against the
 exact finite-n oracle (finite_n.output_moments), whose ratio to it tends to 1 as n_eff grows, and
 against Monte Carlo from the streaming kernel with full key vectors):
@@ -15,7 +15,7 @@ against Monte Carlo from the streaming kernel with full key vectors):
         each of the d-1 tangent coordinates: (R2/n) A_d(2 beta) / (2 beta)  ~ 1/(2 beta n_eff)
         along q: (R2/n)[E_(2 beta) t^2 - 2 A_d(beta) A_d(2 beta) + A_d(beta)^2]
                  ~ (d^2 - 1) / (16 beta^2 n_eff).
-    At large d trust second-order statistics only when n_eff >> 10 * 2^((d-1)/2) (claims.md [M]).
+    At large d trust second-order statistics only when n_eff >> 10 * 2^((d-1)/2) (docs/claims.md [M]).
 
 Domain: d >= 2, beta > 0, n >= 1 (the expansions are asymptotic in n_eff). mpmath at ``dps``.
 """
@@ -91,5 +91,5 @@ def along_query_variance_asymptotic(n, beta, d: int, dps: int = 30):
 
 def second_order_trust_threshold(d: int) -> float:
     """n_eff above which second-order statistics are trustworthy at large d: 10 * 2^((d-1)/2)
-    (claims.md [M]; a rule of thumb, not a bound)."""
+    (docs/claims.md [M]; a rule of thumb, not a bound)."""
     return 10.0 * 2.0 ** ((d - 1) / 2)

@@ -1,9 +1,9 @@
 """The supercritical regime: all mass on the nearest key, except for rare near-ties.
 
-Claim (claims.md section 1, "Supercritical"; [P] W_max -> 1 when gamma_n -> infinity; [D] the
-rates below; verified here: K_3 = 1/2, K_8 = 3.67830, K_16 = 10.50967 (claims.md [M]); the ratio
+Claim (docs/claims.md section 1, "Supercritical"; [P] W_max -> 1 when gamma_n -> infinity; [D] the
+rates below; verified here: K_3 = 1/2, K_8 = 3.67830, K_16 = 10.50967 (docs/claims.md [M]); the ratio
 of ln 2 K_d / gamma to the exact Poisson-limit E[1 - W_max] (quadrature engine) tends to 1 like
-1 + O(1/gamma): at gamma = 256 it is 1.0011 (d=3), 0.99885 (d=8), 0.9962 (d=16), so claims.md's
+1 + O(1/gamma): at gamma = 256 it is 1.0011 (d=3), 0.99885 (d=8), 0.9962 (d=16), so docs/claims.md's
 "within 0.3% at gamma >= 256" holds at d = 3 and 8 but needs gamma ~ 330 at d = 16; the tail
 against the exact d = 3 law of W_max (generalised Dickman), within 0.5% at gamma = 1000):
 
@@ -19,7 +19,7 @@ E[Gamma_1^(1-p)] / (g p) = Gamma(2-p) C^p / (gamma p) = K / gamma.
 
 Domain: a > 1/2 (so that Gamma(2 - 1/a) is finite), gamma > 0 (asymptotic in gamma).
 Numerics: float64 values of 1 - W_max round to 0 in a large fraction of samples at large gamma
-(claims.md: 1% in float64, 12.5% in float32 at d=3, gamma=4): test R = sum over non-nearest keys of
+(docs/claims.md: 1% in float64, 12.5% in float32 at d=3, gamma=4): test R = sum over non-nearest keys of
 e^(-beta(u_j - u_min)), which the streaming kernel returns, not 1 - W_max.
 """
 

@@ -1,10 +1,10 @@
 """Exact law of the maximal weight at the critical scale for d = 3 (keys on S^2).
 
-Claim (claims.md section 1, "Critical", d = 3; [D]; verified here: the Laplace transform of the
+Claim (docs/claims.md section 1, "Critical", d = 3; [D]; verified here: the Laplace transform of the
 CDF (closed form plus delay equation) equals exp(-theta Ein(s)) to 1e-15; the delay equation on
 (1, 3] equals Gil-Pelaez inversion of the characteristic function to 1e-10 (long profile); the
 density is the derivative of the CDF; the law matches the limit sampler (binomial tests at
-4.89 sigma); E W_max matches claims.md [M] 0.72948821465467 (gamma = 1) and 0.500713
+4.89 sigma); E W_max matches docs/claims.md [M] 0.72948821465467 (gamma = 1) and 0.500713
 (gamma = 0.4), and the generic quadrature engine to 1e-12 (moments 1-3)):
 
     d = 3: a = p = 1, C_3 = 1/2, g = 2 gamma, beta = gamma n. The energies form a Poisson process

@@ -2,9 +2,10 @@
 
 An element conforms when |kernel - exact| <= min(worst-case bound, probabilistic bound): the
 worst-case bound is never exceeded by a correct kernel; the probabilistic one holds with the
-budget's stated false-alarm rate and is usually the tighter (oracles/attention/error_budget.py). The
-result names the worst element, its error, its budget and which bound it broke, so a report can
-say exactly where a kernel went wrong.
+budget's stated false-alarm rate and is usually the tighter (oracles/attention/error_budget.py).
+The result names the worst element, its error, its budget and which bound it broke, so a report
+can say exactly where a kernel went wrong. Errors are held to budgets by the engine's one
+error / tolerance rule (properties/engine/ratio.py).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import numpy as np
 import torch
 
 from attnspec.oracles.attention.error_budget import ErrorBudget, PrecisionModel, error_budget
-from attnspec.oracles.attention.problem import AttentionProblem
-
 from attnspec.oracles.attention.exact import ExactAttention
+from attnspec.oracles.attention.problem import AttentionProblem
+from attnspec.properties.engine.ratio import worst_element
 
 
 @dataclass(frozen=True)
 class Mismatch:
-    """The worst element of one output against its budget."""
+    """The worst element of one output tensor against its budget."""
 
     ratio: float  # error / budget (inf: a non-finite value, or an error where none is allowed)
     tensor: str  # "out" or "lse"
@@ -55,38 +56,33 @@ def budget_for(problem: AttentionProblem, exact: ExactAttention, model: Precisio
     return error_budget(problem, exact.out, model, exact_lse=exact.lse)
 
 
-def worst_mismatch(
+def tensor_mismatch(
     tensor: str,
     kernel_values: np.ndarray,
     exact_values: np.ndarray,
-    worst_case: np.ndarray,
-    probabilistic: np.ndarray,
+    budget: ErrorBudget,
     compare: np.ndarray | None = None,
 ) -> Mismatch | None:
-    """The element with the largest error / budget among ``compare`` (default: all)."""
-    if compare is None:
-        compare = np.ones(exact_values.shape, dtype=bool)
-    if not compare.any():
-        return None
-    budget = np.minimum(worst_case, probabilistic)
+    """The element of ``tensor`` with the largest error / budget among ``compare`` (default:
+    all), or None when nothing is compared."""
     with np.errstate(invalid="ignore", over="ignore"):
         error = np.abs(kernel_values - exact_values)
     same_infinity = np.isinf(exact_values) & (kernel_values == exact_values)
     error = np.where(same_infinity, 0.0, error)
-    error = np.where(np.isnan(error), np.inf, error)  # NaN where a number was due
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(error == 0, 0.0, error / budget)
-    ratio = np.where(compare, ratio, -1.0)
-    index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    in_force = budget.in_force(tensor)
+    found = worst_element(error, in_force, compare)
+    if found is None:
+        return None
+    ratio, index = found
     return Mismatch(
-        ratio=float(ratio[index]),
+        ratio=ratio,
         tensor=tensor,
-        index=tuple(int(i) for i in index),
+        index=index,
         kernel_value=float(kernel_values[index]),
         exact_value=float(exact_values[index]),
-        error=float(error[index]),
-        budget=float(budget[index]),
-        bound="worst-case" if worst_case[index] <= probabilistic[index] else "probabilistic",
+        error=float(np.where(np.isnan(error), np.inf, error)[index]),
+        budget=float(in_force[index]),
+        bound=budget.bound_at(tensor, index),
     )
 
 
@@ -103,14 +99,13 @@ def compare_with_oracle(
     budget = budget_for(problem, exact, precision_model(spec, dtype, lse_dtype))
     rows = ~exact.empty  # [B, Hq, Lq]
     kernel_out = out.detach().to("cpu", torch.float64).numpy()
-    found = [worst_mismatch("out", kernel_out, exact.out, budget.out_worst_case,
-                            budget.out_probabilistic, np.broadcast_to(rows[..., None], exact.out.shape))]
+    found = [tensor_mismatch("out", kernel_out, exact.out, budget,
+                             np.broadcast_to(rows[..., None], exact.out.shape))]
     if lse is not None:
         kernel_lse = lse.detach().to("cpu", torch.float64).numpy()
-        found.append(worst_mismatch("lse", kernel_lse, exact.lse, budget.lse_worst_case,
-                                    budget.lse_probabilistic, rows))
+        found.append(tensor_mismatch("lse", kernel_lse, exact.lse, budget, rows))
     return [m for m in found if m is not None]
 
 
 def worst_ratio(mismatches: list[Mismatch]) -> float:
-    return max((m.ratio for m in mismatches), default=0.0) if mismatches else 0.0
+    return max((m.ratio for m in mismatches), default=0.0)

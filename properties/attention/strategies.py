@@ -8,7 +8,7 @@ and broadcast shapes; logits up to ~1e4; near ties; duplicate keys; rows whose s
 differ by orders of magnitude; hidden keys carrying the largest logits; explicit scales
 (including 0 and negative ones); softcap, ALiBi, windows and causal masks together.
 
-Only the features a kernel declares are ever drawn (kernel-contract.md: the suite never passes a
+Only the features a kernel declares are ever drawn (docs/kernel-contract.md: the suite never passes a
 keyword the kernel did not declare).
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from attnspec.kernels.spec import KernelSpec
+from attnspec.kernels.spec import KEYWORD_CAPABILITY, SCORE_KEYWORDS, KernelSpec
 
 from attnspec.properties.attention.recipe import Recipe
 
@@ -124,7 +124,6 @@ def value_regimes() -> st.SearchStrategy[dict]:
     )
 
 
-POSITIONAL_OPTIONS = ("causal", "alibi", "mask", "window", "softcap")
 
 
 @st.composite
@@ -139,7 +138,7 @@ def options(draw, spec: KernelSpec, shape: dict) -> dict:
     with softcap too), which a 40-example run can miss; drawing the mode first makes it about 1
     in 8 (1 in 10).
     """
-    declared = [name for name in POSITIONAL_OPTIONS if getattr(spec, name)]
+    declared = [KEYWORD_CAPABILITY[k] for k in SCORE_KEYWORDS if spec.accepts(k)]
     alone = draw(st.booleans())
     only = draw(st.sampled_from([None, *declared])) if alone and declared else None
 

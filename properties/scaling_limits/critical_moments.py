@@ -1,6 +1,6 @@
 """critical_ipr_and_normaliser: E IPR and E S at the critical scale beta = gamma n^(2/(d-1)).
 
-Claim (claims.md section 1, "Critical"; [D]): at the critical scale the inverse participation
+Claim (docs/claims.md section 1, "Critical"; [D]): at the critical scale the inverse participation
 ratio IPR = sum_i w_i^2 and the normaliser S have non-degenerate laws; their means are given
 exactly at every n by
 
@@ -28,7 +28,8 @@ from attnspec.oracles.scaling_limits import finite_n as FN
 from attnspec.oracles.scaling_limits import partition as P
 from attnspec.oracles.scaling_limits import vectorized as V
 
-from attnspec.properties.scaling_limits.base import Law, Measurement, Plan, z_measurement
+from attnspec.properties.engine.law import Law, Plan
+from attnspec.properties.engine.statistics import Measurement, z_measurement
 from attnspec.properties.scaling_limits.critical_wmax import CriticalCase, critical_draws
 
 
@@ -55,20 +56,20 @@ critical_ipr_and_normaliser = Law(
     name="critical_ipr_and_normaliser",
     claim="at beta = gamma n^(2/(d-1)), E IPR and E S (S = sum_i e^(-beta(1 - <q,k_i>))) match "
           "the exact finite-n oracle",
-    provenance="claims.md section 1 [D]; oracles partition (E S, Var S exact), finite_n (E IPR), "
+    provenance="docs/claims.md section 1 [D]; oracles partition (E S, Var S exact), finite_n (E IPR), "
                "critical_poisson (limits, reported)",
     statistic="z of sample means (IPR; S with its exact standard deviation)",
-    sizes={
+    plans={
         "ci": Plan((CriticalCase(3, 0.4, 10_000, 2000), CriticalCase(8, 4.895, 10_000, 2000)),
                    seed=5100, description="n = 1e4, 2000 contexts per d"),
-        "long": Plan((CriticalCase(3, 0.4, 100_000, 20_000), CriticalCase(8, 4.895, 100_000, 5000),
+        "thorough": Plan((CriticalCase(3, 0.4, 100_000, 20_000), CriticalCase(8, 4.895, 100_000, 5000),
                       CriticalCase(16, 14.92, 100_000, 5000)), seed=5200,
                      description="n = 1e5; 20000 contexts at d = 3, 5000 at d = 8, 16"),
     },
-    kernel_sizes={
+    kernel_plans={
         "ci": Plan((CriticalCase(3, 0.4, 20_000, 400),), seed=5300,
                    description="n = 2e4, 400 contexts, d = 3"),
-        "long": Plan((CriticalCase(3, 0.4, 100_000, 4000), CriticalCase(8, 4.895, 10_000, 2000)),
+        "thorough": Plan((CriticalCase(3, 0.4, 100_000, 4000), CriticalCase(8, 4.895, 10_000, 2000)),
                      seed=5400, description="n = 1e5 (d = 3), 1e4 (d = 8)"),
     },
     run=_run,

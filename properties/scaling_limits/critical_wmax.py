@@ -1,6 +1,6 @@
 """critical_wmax_law: the law of the largest weight at the critical scale beta = gamma n^(2/(d-1)).
 
-Claim (claims.md section 1, "Critical"; [P] existence of the critical scale, [D] the laws): at
+Claim (docs/claims.md section 1, "Critical"; [P] existence of the critical scale, [D] the laws): at
 beta = gamma n^(2/(d-1)), W_max = max_i w_i has a non-degenerate law.
 
 * d = 3: the whole distribution against the exact limit CDF P(W_max <= w) = 1 - F(1/w - 1), F the
@@ -31,7 +31,8 @@ from attnspec.oracles.scaling_limits import finite_n as FN
 from attnspec.oracles.scaling_limits import vectorized as V
 from attnspec.oracles.scaling_limits import wmax_d3 as W3
 
-from attnspec.properties.scaling_limits.base import Law, Measurement, Plan, case_seed, exact_measurement, ks_distance, z_measurement
+from attnspec.properties.engine.law import Law, Plan, case_seed
+from attnspec.properties.engine.statistics import Measurement, exact_measurement, ks_distance, z_measurement
 
 KS_LOWER = 0.34  # the KS sup runs over w >= 0.34, where the exact CDF is cheap (r = 1/w - 1 < 2)
 FINITE_N_GAP = 1e-3  # allowed |finite-n moment - limit moment| at d = 3
@@ -99,21 +100,21 @@ critical_wmax_law = Law(
     name="critical_wmax_law",
     claim="at beta = gamma n^(2/(d-1)) the law of W_max matches the oracle: the exact limit CDF "
           "at d = 3 (KS), the exact finite-n E W_max and E W_max^2 at d >= 8",
-    provenance="claims.md section 1 (Bruno, Chen, Lin, Polyanskiy, Rigollet 2026) [P] scale, [D] laws; "
+    provenance="docs/claims.md section 1 (Bruno, Chen, Lin, Polyanskiy, Rigollet 2026) [P] scale, [D] laws; "
                "oracles wmax_d3 (generalised Dickman), finite_n",
     statistic="KS distance (d = 3), z of sample means (E W_max, E W_max^2)",
-    sizes={
+    plans={
         "ci": Plan((CriticalCase(3, 1.0, 10_000, 2000), CriticalCase(8, 4.895, 10_000, 2000),
                     CriticalCase(16, 14.92, 10_000, 2000)), seed=4100,
                    description="n = 1e4, 2000 contexts per d"),
-        "long": Plan((CriticalCase(3, 1.0, 100_000, 20_000), CriticalCase(8, 4.895, 100_000, 5000),
+        "thorough": Plan((CriticalCase(3, 1.0, 100_000, 20_000), CriticalCase(8, 4.895, 100_000, 5000),
                       CriticalCase(16, 14.92, 100_000, 5000)), seed=4200,
                      description="n = 1e5; 20000 contexts at d = 3, 5000 at d = 8, 16"),
     },
-    kernel_sizes={
+    kernel_plans={
         "ci": Plan((CriticalCase(3, 1.0, 100_000, 300), CriticalCase(8, 4.895, 10_000, 300)),
                    seed=4300, description="n = 1e5 (d = 3) and 1e4 (d = 8), 300 contexts each"),
-        "long": Plan((CriticalCase(3, 1.0, 100_000, 4000), CriticalCase(8, 4.895, 100_000, 1000),
+        "thorough": Plan((CriticalCase(3, 1.0, 100_000, 4000), CriticalCase(8, 4.895, 100_000, 1000),
                       CriticalCase(16, 14.92, 10_000, 2000)), seed=4400,
                      description="n = 1e5 (d = 3, 8) and 1e4 (d = 16)"),
     },

@@ -13,7 +13,7 @@ S^(d-1)) at inverse temperature beta and returns per-context quantities (numpy f
 StreamingSource wraps ``random_context_stats`` (or any function with its signature: the tests
 wrap it into mutants): S = exp(log_normaliser), 1 - W_max = R/(1+R).
 
-KernelSource feeds a user's attention kernel (kernel-contract.md) exactly sampled unit keys
+KernelSource feeds a user's attention kernel (docs/kernel-contract.md) exactly sampled unit keys
 (``sample_keys``: exact deficits, then full vectors) around a random unit query, one query row
 per context ([B, 1, 1, D] against [B, 1, n, D]), with ``scale=beta`` (or, for a kernel that
 declares no ``scale``, the query multiplied by beta sqrt(D)), so that its scores are
@@ -39,7 +39,10 @@ import torch
 from attnspec.kernels.scaling_limits import (householder_to, make_generator, random_context_stats,
                                               sample_keys)
 
-from attnspec.properties.scaling_limits.base import KernelCallError
+from attnspec.properties.attention.calls import call_attention
+from attnspec.properties.attention.cases import TORCH_DTYPES
+from attnspec.properties.engine.invoker import Invoker, SubjectFailure
+from attnspec.properties.engine.law import Plan, SourceFailure
 
 QUANTITIES = ("w_max", "one_minus_w_max", "ipr", "normaliser", "output")
 DTYPE_PREFERENCE = ("float64", "float32", "bfloat16", "float16")
@@ -64,7 +67,7 @@ class StreamingSource:
     """The streaming Monte Carlo kernel (attnspec.kernels.scaling_limits), or a function with
     the signature of ``random_context_stats`` (n, beta, *, d, contexts, outputs, seed, device)."""
 
-    is_attention_kernel = False
+    is_kernel = False
 
     def __init__(self, stats_fn: Callable = random_context_stats, name: str = "streaming Monte Carlo",
                  device: str | None = None):
@@ -72,7 +75,7 @@ class StreamingSource:
         self.name = name
         self.device = device
 
-    def unsupported(self, needs, dimensions) -> str | None:
+    def unsupported(self, needs, plan: Plan) -> str | None:
         return None
 
     def draw(self, n: int, beta: float, *, d: int, contexts: int, seed: int, need=QUANTITIES) -> Draws:
@@ -83,25 +86,13 @@ class StreamingSource:
                      output=_np(s.output) if "output" in need else None)
 
 
-class _Describe:
-    """Stands in for a Recipe in the invoker's messages."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def describe(self) -> str:
-        return self.text
-
-
 class KernelSource:
     """A user's attention kernel (a loading.Subject) fed exactly sampled random contexts."""
 
-    is_attention_kernel = True
+    is_kernel = True
 
     def __init__(self, subject, *, dtype: str | None = None, device: str | None = None,
                  timeout_s: float = 120.0, max_elements: int = 1 << 23):
-        from attnspec.properties.engine.invoker import Invoker
-
         self.subject = subject
         spec = subject.spec
         self.dtype = dtype or next((t for t in DTYPE_PREFERENCE if t in spec.dtypes), spec.dtypes[0])
@@ -109,7 +100,7 @@ class KernelSource:
             device = "cpu" if "cpu" in subject.devices else (subject.devices[0] if subject.devices else None)
         self.device = device
         self.name = f"{subject.selector} ({self.dtype}, {device or 'no device'})"
-        self.invoker = Invoker(subject, timeout_s=timeout_s)
+        self.invoker = Invoker(timeout_s)
         self.max_elements = max_elements
 
     # ------------------------------------------------------------------ what can be read
@@ -127,8 +118,9 @@ class KernelSource:
         D, Dv = fit(d), fit(d + 2)
         return None if D is None or Dv is None else (D, Dv)
 
-    def unsupported(self, needs, dimensions) -> str | None:
+    def unsupported(self, needs, plan: Plan) -> str | None:
         spec = self.subject.spec
+        dimensions = sorted({c.d for c in plan.cases})  # the sphere dimensions d it samples
         if self.device is None:
             return (f"none of the declared devices ({', '.join(spec.devices)}) is present here")
         if {"ipr", "normaliser"} & set(needs) and not spec.lse:
@@ -143,13 +135,10 @@ class KernelSource:
 
     # ------------------------------------------------------------------ drawing
     def _call(self, q, k, v, kwargs, text):
-        from attnspec.properties.attention.cases import AttentionCase
-        from attnspec.properties.engine.invoker import KernelFailure
-
         try:
-            call = self.invoker(AttentionCase(_Describe(text), q, k, v, kwargs))
-        except KernelFailure as failure:
-            raise KernelCallError(f"{failure.kind}: {failure.message} ({text})") from None
+            call = call_attention(self.invoker, self.subject.fn, q, k, v, kwargs, text)
+        except SubjectFailure as failure:
+            raise SourceFailure(f"{failure.kind}: {failure.message} ({text})") from None
         return call.out, call.lse
 
     def _scaled(self, q_unit: torch.Tensor, beta: float, D: int):
@@ -159,8 +148,6 @@ class KernelSource:
         return q_unit * (float(beta) * math.sqrt(D)), {}
 
     def draw(self, n: int, beta: float, *, d: int, contexts: int, seed: int, need=QUANTITIES) -> Draws:
-        from attnspec.properties.attention.cases import TORCH_DTYPES
-
         D, Dv = self._dims(d)
         dtype, dev = TORCH_DTYPES[self.dtype], torch.device(self.device)
         lse = bool({"ipr", "normaliser"} & set(need))
@@ -211,6 +198,6 @@ class KernelSource:
             x = cat.get(name)
             if x is not None and not np.all(np.isfinite(x)):
                 bad = int(np.sum(~np.isfinite(x)))
-                raise KernelCallError(f"non-finite {name} in {bad} of {len(x)} contexts "
+                raise SourceFailure(f"non-finite {name} in {bad} of {len(x)} contexts "
                                       f"({n} keys, d = {d}, beta = {beta:.6g}, {self.dtype})")
         return Draws(**{k: cat[k] for k in QUANTITIES})

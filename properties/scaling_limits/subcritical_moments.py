@@ -1,6 +1,6 @@
 """subcritical_output_moments: mean and covariance of the attention output below the critical scale.
 
-Claim (claims.md section 1, "Subcritical"; [D]): for beta n^(-2/(d-1)) -> 0 the output y (identity
+Claim (docs/claims.md section 1, "Subcritical"; [D]): for beta n^(-2/(d-1)) -> 0 the output y (identity
 values) is a local average around q with a deterministic bias and Gaussian fluctuations:
 
     E<q,y> = A_d(beta) - (R2/n)(A_d(2 beta) - A_d(beta)) + O(n^-2),  bias A_d - 1 ~ -(d-1)/(2 beta);
@@ -28,7 +28,8 @@ from attnspec.oracles.scaling_limits import finite_n as FN
 from attnspec.oracles.scaling_limits import partition as P
 from attnspec.oracles.scaling_limits import subcritical as SUB
 
-from attnspec.properties.scaling_limits.base import Law, Measurement, Plan, case_seed, z_measurement
+from attnspec.properties.engine.law import Law, Plan, case_seed
+from attnspec.properties.engine.statistics import Measurement, z_measurement
 
 
 @dataclass(frozen=True)
@@ -70,21 +71,21 @@ subcritical_output_moments = Law(
     name="subcritical_output_moments",
     claim="below the critical scale the output's mean along q and its along-q and tangent "
           "variances match the exact finite-n oracle",
-    provenance="claims.md section 1 [D]; oracles finite_n.output_moments (exact), subcritical (leading order, reported)",
+    provenance="docs/claims.md section 1 [D]; oracles finite_n.output_moments (exact), subcritical (leading order, reported)",
     statistic="z of sample means (mean, variances along q and tangent)",
-    sizes={
+    plans={
         "ci": Plan((SubcriticalCase(3, 30.0, 20_000, 400), SubcriticalCase(8, 10.0, 10_000, 300)),
                    seed=7100, description="d = 3 (beta 30, n 2e4, n_eff 667), d = 8 (beta 10, n 1e4, "
                                           "n_eff 343); 400 / 300 contexts"),
-        "long": Plan((SubcriticalCase(3, 30.0, 100_000, 4000), SubcriticalCase(8, 10.0, 100_000, 2000),
+        "thorough": Plan((SubcriticalCase(3, 30.0, 100_000, 4000), SubcriticalCase(8, 10.0, 100_000, 2000),
                       SubcriticalCase(16, 10.0, 100_000, 1000)), seed=7200,
                      description="n = 1e5; 4000 / 2000 / 1000 contexts at d = 3 / 8 / 16"),
     },
-    kernel_sizes={
+    kernel_plans={
         "ci": Plan((SubcriticalCase(3, 50.0, 100_000, 200), SubcriticalCase(8, 10.0, 10_000, 200)),
                    seed=7300, description="d = 3 (beta 50, n 1e5, n_eff 2000), d = 8 (beta 10, n 1e4, "
                                           "n_eff 343); 200 contexts"),
-        "long": Plan((SubcriticalCase(3, 50.0, 100_000, 3000), SubcriticalCase(8, 10.0, 100_000, 1000)),
+        "thorough": Plan((SubcriticalCase(3, 50.0, 100_000, 3000), SubcriticalCase(8, 10.0, 100_000, 1000)),
                      seed=7400, description="n = 1e5; 3000 / 1000 contexts at d = 3 / 8"),
     },
     run=_run,

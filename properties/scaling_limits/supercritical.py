@@ -1,6 +1,6 @@
 """supercritical_one_minus_wmax: E[1 - W_max] ~ ln 2 K_d / gamma above the critical scale.
 
-Claim (claims.md section 1, "Supercritical"; [D]): for beta = gamma n^(2/(d-1)) with gamma large,
+Claim (docs/claims.md section 1, "Supercritical"; [D]): for beta = gamma n^(2/(d-1)) with gamma large,
 W_max -> 1 and E[1 - W_max] = ln 2 K_d / gamma + O(gamma^-2), K_d = a C_d^(1/a) Gamma(2 - 1/a)
 (oracles.scaling_limits.supercritical), dominated by rare near-ties.
 
@@ -18,7 +18,7 @@ Tests:
   asymptotic is checked against the exact limit only:
 * deterministic: ln 2 K_d / gamma against the exact limit E[1 - W_max]
   (supercritical.expected_one_minus_wmax) within 0.3% at gamma = 256 for d <= 8 and at
-  gamma = 400 for d = 16 (claims.md states 0.3% at gamma >= 256; at d = 16 it needs gamma >= ~330:
+  gamma = 400 for d = 16 (docs/claims.md states 0.3% at gamma >= 256; at d = 16 it needs gamma >= ~330:
   0.38% at 256, docs/scaling-limits.md).
 """
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from attnspec.oracles.scaling_limits import supercritical as SC
 
-from attnspec.properties.scaling_limits.base import Law, Measurement, Plan, exact_measurement, z_measurement
+from attnspec.properties.engine.law import Law, Plan
+from attnspec.properties.engine.statistics import Measurement, exact_measurement, z_measurement
 from attnspec.properties.scaling_limits.critical_wmax import critical_draws, exact_wmax_moment
 
 ASYMPTOTIC_TOLERANCE = 0.003
@@ -79,22 +80,22 @@ supercritical_one_minus_wmax = Law(
     name="supercritical_one_minus_wmax",
     claim="above the critical scale E[1 - W_max] matches the exact oracle, and ln 2 K_d / gamma "
           "where that asymptotic is within its stated accuracy",
-    provenance="claims.md section 1 [D]; oracles finite_n (exact), supercritical (K_d, exact limit)",
+    provenance="docs/claims.md section 1 [D]; oracles finite_n (exact), supercritical (K_d, exact limit)",
     statistic="z of the sample mean of 1 - W_max = R/(1+R); deterministic asymptotic accuracy",
-    sizes={
+    plans={
         "ci": Plan((SupercriticalCase(3, 64.0, 2000, 10_000, True),
                     SupercriticalCase(16, 400.0, 5000, 2000)), seed=8100,
                    description="d = 3 (gamma 64, n 2e3, 10000 contexts), d = 16 (gamma 400, n 5e3, 2000)"),
-        "long": Plan((SupercriticalCase(3, 64.0, 10_000, 100_000, True),
+        "thorough": Plan((SupercriticalCase(3, 64.0, 10_000, 100_000, True),
                       SupercriticalCase(3, 256.0, 10_000, 100_000, True),
                       SupercriticalCase(8, 256.0, 100_000, 10_000),
                       SupercriticalCase(16, 400.0, 100_000, 10_000)), seed=8200,
                      description="d = 3 (gamma 64, 256; n 1e4; 1e5 contexts), d = 8, 16 (n 1e5, 1e4 contexts)"),
     },
-    kernel_sizes={
+    kernel_plans={
         "ci": Plan((SupercriticalCase(3, 64.0, 5000, 2000, True),), seed=8300,
                    description="d = 3, gamma 64, n 5e3, 2000 contexts"),
-        "long": Plan((SupercriticalCase(3, 64.0, 100_000, 10_000, True),
+        "thorough": Plan((SupercriticalCase(3, 64.0, 100_000, 10_000, True),
                       SupercriticalCase(16, 400.0, 10_000, 4000)), seed=8400,
                      description="d = 3 (n 1e5, 10000 contexts), d = 16 (n 1e4, 4000)"),
     },

@@ -1,6 +1,6 @@
 """selectivity_threshold_scaling: the inverse temperature at which E W_max = 1/2 grows like n^(2/(d-1)).
 
-Claim (claims.md section 1; [P] "for uniform keys beta_n* ~ n^(2/(d-1))"): beta_half(n), the
+Claim (docs/claims.md section 1; [P] "for uniform keys beta_n* ~ n^(2/(d-1))"): beta_half(n), the
 beta at which E W_max = 1/2, satisfies log beta_half = const + (2/(d-1)) log n + o(1).
 
 Deterministic part (oracle only): beta_half(n) from the exact finite-n oracle
@@ -40,7 +40,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import brentq
 
-from attnspec.properties.scaling_limits.base import Law, Measurement, Plan, case_seed, exact_measurement
+from attnspec.properties.engine.law import Law, Plan, case_seed
+from attnspec.properties.engine.statistics import Measurement, exact_measurement
 from attnspec.properties.scaling_limits.critical_wmax import exact_wmax_moment
 
 OFFSETS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # log gamma around the exact root
@@ -164,22 +165,22 @@ selectivity_threshold_scaling = Law(
     name="selectivity_threshold_scaling",
     claim="beta_half (E W_max = 1/2) scales as n^(2/(d-1)): the slope of log beta_half vs log n "
           "over a decade of n matches the exact oracle's, which tends to 2/(d-1)",
-    provenance="claims.md section 1 [P] (beta_n* ~ n^(2/(d-1))); oracle finite_n (exact roots)",
+    provenance="docs/claims.md section 1 [P] (beta_n* ~ n^(2/(d-1))); oracle finite_n (exact roots)",
     statistic="z of the fitted slope (delta-method s.e.); deterministic convergence of the exact slope",
-    sizes={
+    plans={
         "ci": Plan((ScalingCase(3, (1000, 2154, 4642, 10_000), 300),
                     ScalingCase(8, (1000, 3162, 10_000), 200)), seed=6100,
                    description="n = 1e3..1e4; d = 3: 4 n x 5 gammas x 300 contexts; "
                                "d = 8: 3 n x 5 gammas x 200 contexts"),
-        "long": Plan((ScalingCase(3, (1000, 10_000, 100_000, 1_000_000), 500),
+        "thorough": Plan((ScalingCase(3, (1000, 10_000, 100_000, 1_000_000), 500),
                       ScalingCase(8, (1000, 10_000, 100_000), 1000)), seed=6200,
                      description="d = 3: n = 1e3..1e6, 5 gammas x 500 contexts; d = 8: n = 1e3..1e5, "
                                  "5 gammas x 1000 contexts"),
     },
-    kernel_sizes={
+    kernel_plans={
         "ci": Plan((ScalingCase(3, (1000, 3162, 10_000), 200),), seed=6300,
                    description="d = 3, n = 1e3..1e4 (3 n), 5 gammas x 200 contexts per n"),
-        "long": Plan((ScalingCase(3, (1000, 10_000, 100_000), 1000),
+        "thorough": Plan((ScalingCase(3, (1000, 10_000, 100_000), 1000),
                       ScalingCase(8, (1000, 10_000), 1000)), seed=6400,
                      description="d = 3: n = 1e3..1e5; d = 8: 1e3..1e4; 5 gammas x 1000 contexts"),
     },

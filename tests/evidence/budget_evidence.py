@@ -58,8 +58,8 @@ def ratios(kernel, spec: KernelSpec, dtype: str, kv_len: int, logit_scale: float
         exact = exact_attention(problem)
         budget = error_budget(problem, exact.out, precision_model(spec, dtype))
         err = np.abs(out - exact.out)
-        worst_p = max(worst_p, float((err / budget.out_probabilistic).max()))
-        worst_w = max(worst_w, float((err / budget.out_worst_case).max()))
+        worst_p = max(worst_p, float((err / budget.probabilistic["out"]).max()))
+        worst_w = max(worst_w, float((err / budget.worst_case["out"]).max()))
     return worst_p, worst_w
 
 

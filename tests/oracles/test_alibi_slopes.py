@@ -18,7 +18,7 @@ def test_eight_heads_are_halvings():
 
 
 def test_twelve_heads_interleave():
-    # claims.md section 0: H = 12 gives 1/2 ... 1/256 then 2^-1/2, 2^-3/2, 2^-5/2, 2^-7/2.
+    # docs/claims.md section 0: H = 12 gives 1/2 ... 1/256 then 2^-1/2, 2^-3/2, 2^-5/2, 2^-7/2.
     expected = [Fraction(-h) for h in range(1, 9)] + [Fraction(-k, 2) for k in (1, 3, 5, 7)]
     assert canonical_alibi_exponents(12) == expected
 

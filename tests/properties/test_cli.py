@@ -31,10 +31,16 @@ def test_a_correct_kernel_exits_0_and_reports_every_property(tmp_path):
                "--json", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(out.read_text())
-    assert not data["violated"] and data["kernel"]["selector"] == "reference-dense"
-    statuses = {r["property"]: r["status"] for r in data["results"]}
-    assert len(statuses) == 17 and set(statuses.values()) <= {"held", "not applicable"}
-    for name in statuses:
+    assert not data["violated"] and data["subject"]["selector"] == "reference-dense"
+    assert data["effort"] == "quick" and data["attnspec"]
+    statuses = {(r["suite"], r["property"]): r["status"] for r in data["results"]}
+    # every suite that applies: the 17 contract properties and the 6 scaling-limit laws; the
+    # long-context suite is named as not run at this effort
+    suites = [suite for suite, _ in statuses]
+    assert suites.count("attention") == 17 and suites.count("scaling_limits") == 6, statuses
+    assert set(statuses.values()) <= {"held", "not applicable"}
+    assert "suite long_contexts: not run at effort quick" in done.stdout
+    for _, name in statuses:
         assert name in done.stdout
 
 
@@ -46,9 +52,9 @@ def test_a_buggy_kernel_exits_1_with_a_reproducer_that_reproduces(tmp_path):
     assert "VIOLATED output_matches_oracle" in done.stdout and "reproduce: attnspec reproduce" in done.stdout
     (result,) = json.loads(out.read_text())["results"]
     example = result["counterexample"]
-    assert result["status"] == "VIOLATED" and example["recipe"]["dtype"] in ("float32", "float64")
+    assert result["status"] == "VIOLATED" and example["case"]["dtype"] in ("float32", "float64")
     again = run("reproduce", f"{ZOO}:denominator_epsilon", "--property", "output_matches_oracle",
-                "--device", example["device"], "--case", json.dumps(example["recipe"]))
+                "--device", example["device"], "--case", json.dumps(example["case"]))
     assert again.returncode == 1 and "VIOLATED" in again.stdout
 
 
@@ -92,18 +98,14 @@ def test_fail_fast_reports_the_rest_as_not_run(tmp_path):
 
 def test_internal_errors_exit_3(tmp_path, monkeypatch):
     # A property whose own code fails is attnspec's bug, reported as such (exit 3).
-    from attnspec.properties.attention.forward import base
+    from dataclasses import replace
+
+    from attnspec.properties.attention.suite import CONTRACT
 
     def broken(ctx, recipe, device):
         raise ZeroDivisionError("inside attnspec")
 
-    prop = base.CATALOG["deterministic"]
-    monkeypatch.setitem(base.CATALOG, "deterministic", base.Property(
-        prop.name, prop.claim, prop.applies, prop.draw, broken))
-    from attnspec.properties.attention import forward as claims
-
-    monkeypatch.setattr(claims, "PROPERTIES", [base.CATALOG["deterministic"]])
-    from attnspec.properties.engine import driver as runner
-
-    monkeypatch.setattr(runner, "PROPERTIES", [base.CATALOG["deterministic"]])
-    assert main(["check", "reference-dense", "--profile", "quick", "--max-examples", "2"]) == 3
+    prop = next(p for p in CONTRACT.properties if p.name == "deterministic")
+    monkeypatch.setattr(CONTRACT, "properties", [replace(prop, check=broken)])
+    assert main(["check", "reference-dense", "--profile", "quick", "--max-examples", "2",
+                 "--suite", "attention"]) == 3

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnspec.properties.attention.forward import CATALOG, Context
-from attnspec.properties.loading import Subject, load_kernel
-from attnspec.properties.attention.profiles import PROFILES
-from attnspec.properties.attention.recipe import Recipe
-from attnspec.properties.engine.driver import run_check, run_property
 from attnspec.kernels.spec import KernelSpec
+from attnspec.properties import suites
+from attnspec.properties.attention.recipe import Recipe
+from attnspec.properties.attention.suite import CONTRACT
+from attnspec.properties.loading import Subject, load_kernel
+from attnspec.properties.engine.suite import RunOptions
 
 SPEC = KernelSpec(dtypes=("float32",), lse=True)
-QUICK = PROFILES["quick"].with_examples(5)
 
 
 def subject(fn, spec=SPEC):
@@ -62,9 +61,9 @@ def integer_lse(q, k, v, return_lse=False, **kw):
     ],
 )
 def test_hostile_kernel_gives_a_violation_with_its_reason(fn, prop, reason):
-    result = run_property(CATALOG[prop], Context(subject(fn), QUICK), QUICK)
+    result = CONTRACT.open(subject(fn), "quick", max_examples=5).run(prop)
     assert result.status == "VIOLATED"
-    assert reason in result.counterexample.outcome.detail
+    assert reason in result.counterexample.detail
 
 
 def test_a_hang_is_reported_once_and_later_properties_are_not_run():
@@ -73,21 +72,18 @@ def test_a_hang_is_reported_once_and_later_properties_are_not_run():
 
         time.sleep(3600)
 
-    profile = QUICK.with_examples(3)
-    from dataclasses import replace
-
-    profile = replace(profile, call_timeout_s=0.5)
-    report = run_check(subject(hangs), profile,
-                       ["output_matches_oracle", "inputs_unchanged", "deterministic"])
+    options = RunOptions("quick", ("attention",), ("output_matches_oracle", "inputs_unchanged",
+                                                   "deterministic"), max_examples=3, call_timeout=0.5)
+    report = suites.run(subject(hangs), options)
     first, *rest = report.results
-    assert first.status == "VIOLATED" and "no result after 0.5 s" in first.counterexample.outcome.detail
+    assert first.status == "VIOLATED" and "no result after 0.5 s" in first.counterexample.detail
     assert all(r.status == "not run" and "hung earlier" in r.reason for r in rest)
     assert report.violated
 
 
 def test_a_correct_kernel_called_on_odd_views_passes():
-    result = run_property(CATALOG["output_matches_oracle"],
-                          Context(load_kernel("reference-tiled"), QUICK), QUICK.with_examples(10))
+    result = CONTRACT.open(load_kernel("reference-tiled"), "quick", max_examples=10).run(
+        "output_matches_oracle")
     assert result.status == "held"
 
 
@@ -108,7 +104,7 @@ def test_non_finite_outputs_give_violations_in_every_property_never_an_error():
     # comparison goes through hypothesis.target once used to end in "attnspec itself failed"
     # (a NaN ratio); every property must say VIOLATED, held or not applicable.
     spec = KernelSpec(dtypes=("float32",), scale=True, causal="bottom_right", lse=True)
-    report = run_check(subject(nan_everywhere, spec), PROFILES["ci"].with_examples(3))
+    report = suites.run(subject(nan_everywhere, spec), RunOptions("ci", ("attention",), max_examples=3))
     statuses = {r.name: r.status for r in report.results}
     assert "error" not in statuses.values(), statuses
     for name in ("output_matches_oracle", "lse_matches_oracle", "lse_merge_of_key_splits",

@@ -25,7 +25,20 @@ def test_a_correct_kernel_passes_every_property_item(tmp_path):
     done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-profile",
                      "quick", "--attnspec-max-examples", "3")
     assert done.returncode == 0, done.stdout[-2000:]
+    # every suite that applies, as at the command line: 17 contract properties, 6 laws, and
+    # the user's own test
+    assert "24 passed" in done.stdout, done.stdout[-2000:]
+
+
+def test_the_options_are_those_of_the_command(tmp_path):
+    done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-effort",
+                     "quick", "--attnspec-max-examples", "3", "--attnspec-suite", "attention",
+                     "-vv")
+    assert done.returncode == 0, done.stdout[-2000:]
     assert "18 passed" in done.stdout  # 17 properties and the user's own test
+    assert "attnspec[reference-dense::attention::deterministic] PASSED" in done.stdout, done.stdout
+    bad = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-effort", "huge")
+    assert bad.returncode == 4 and "unknown effort 'huge'" in bad.stdout + bad.stderr
 
 
 def test_a_buggy_kernel_fails_with_the_report(tmp_path):

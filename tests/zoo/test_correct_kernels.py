@@ -14,9 +14,11 @@ import pytest
 import torch
 
 from attnspec.kernels.registry import BUILTINS
+from attnspec.properties import suites
 from attnspec.properties.loading import load_kernel
-from attnspec.properties.attention.profiles import PROFILES
-from attnspec.properties.engine.driver import run_check
+from attnspec.properties.engine.suite import RunOptions
+
+CI = RunOptions("ci", ("attention",))  # the contract suite (the laws: tests/properties/scaling_limits)
 
 # ~10-25 s each at ci on 2 cores. Eager FlexAttention re-traces its HOP through dynamo for each
 # new dtype / head count / score_mod and mask_mod structure (~0.25 s a trace; a ci run takes 85-195 s):
@@ -28,24 +30,24 @@ FAST_CORRECT = ["reference-dense", "reference-dense-top-left", "reference-tiled"
 
 def _failures(report) -> list[str]:
     return [f"{r.name}: {r.status} {r.reason} "
-            f"{r.counterexample and r.counterexample.outcome.detail}"
+            f"{r.counterexample and r.counterexample.detail}"
             for r in report.results if not r.ok]
 
 
 @pytest.mark.parametrize("selector", FAST_CORRECT)
 def test_correct_builtin_passes_every_property_at_ci(selector):
-    report = run_check(load_kernel(selector), PROFILES["ci"])
+    report = suites.run(load_kernel(selector), CI)
     assert not _failures(report), "\n".join(_failures(report))
 
 
 def test_flex_passes_every_property_on_the_first_ci_cases():
-    report = run_check(load_kernel("flex"), PROFILES["ci"].with_examples(10))
+    report = suites.run(load_kernel("flex"), RunOptions("ci", ("attention",), max_examples=10))
     assert not _failures(report), "\n".join(_failures(report))
 
 
 @pytest.mark.long
 def test_flex_passes_every_property_at_ci():
-    report = run_check(load_kernel("flex"), PROFILES["ci"])
+    report = suites.run(load_kernel("flex"), CI)
     assert not _failures(report), "\n".join(_failures(report))
 
 
@@ -82,15 +84,15 @@ def is_zero_scale_causal_nan(result) -> bool:
     """A violation whose counterexample is the bug's trigger: zero scale, causal, and an
     infinite error ratio (a NaN or inf output)."""
     example = result.counterexample
-    return (example is not None and example.recipe.scale == 0.0 and bool(example.recipe.causal)
-            and math.isinf(example.outcome.ratio))
+    return (example is not None and example.data["scale"] == 0.0 and bool(example.data["causal"])
+            and math.isinf(example.ratio))
 
 
 @pytest.mark.parametrize("selector", ["sdpa", "sdpa-flash-cpu"])
 def test_sdpa_on_cpu_is_caught_only_on_the_zero_scale_bug(selector):
     if BUILTINS[selector].unavailable():
         pytest.fail(f"{selector} should be available on CPU: {BUILTINS[selector].unavailable()}")
-    report = run_check(load_kernel(selector), PROFILES["ci"])
+    report = suites.run(load_kernel(selector), CI)
     bad = [r for r in report.results if not r.ok]
     if not _flash_cpu_nan_at_zero_scale_causal():
         assert not bad, "\n".join(_failures(report))

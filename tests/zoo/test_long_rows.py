@@ -10,18 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from attnspec.properties.attention.forward import CATALOG, Context
-from attnspec.properties.loading import import_file, load_kernel
-from attnspec.properties.attention.profiles import PROFILES
+from attnspec.properties import suites
+from attnspec.properties.attention.context import Context
+from attnspec.properties.attention.forward import FORWARD
+from attnspec.properties.attention.profiles import CONTRACT_PLANS
 from attnspec.properties.attention.recipe import Recipe
+from attnspec.properties.loading import import_file, load_kernel
+from attnspec.properties.engine.suite import RunOptions
 
 ZOO = Path(__file__).with_name("buggy_kernels.py")
 LONG_ROW = Recipe(q_len=2, kv_len=16384, head_dim=64, value_dim=64, dtype="bfloat16", seed=7)
 
 
 def ratio(selector: str) -> float:
-    ctx = Context(load_kernel(selector), PROFILES["thorough"])
-    return CATALOG["output_matches_oracle"].check(ctx, LONG_ROW, "cpu").ratio
+    ctx = Context(load_kernel(selector), CONTRACT_PLANS["thorough"])
+    return FORWARD.by_name["output_matches_oracle"].check(ctx, LONG_ROW, "cpu").ratio
 
 
 def test_bf16_running_output_fails_on_a_long_row():
@@ -34,7 +37,9 @@ def test_correct_kernels_pass_the_same_row(selector):
 
 
 # ---------------------------------------------------------------------------------------------
-# The "long" profile: contexts of 1e4..1e6 keys (sphere keys, geometric weights, sinks).
+# The long_contexts suite (the former "long" profile): contexts of 1e4..1e6 keys (sphere keys,
+# geometric weights, sinks), at the thorough effort.
+LONG = RunOptions("thorough", ("long_contexts",))
 
 
 def _zoo_names(group: str) -> list[str]:
@@ -43,19 +48,19 @@ def _zoo_names(group: str) -> list[str]:
 
 @pytest.mark.parametrize("name", _zoo_names("LONG_ROW_ZOO"))
 def test_long_profile_catches_errors_that_grow_with_the_row(name):
-    from attnspec.properties.engine.driver import run_check
+    from dataclasses import replace
 
-    report = run_check(load_kernel(f"{ZOO}:{name}"), PROFILES["long"], fail_fast=True)
+    report = suites.run(load_kernel(f"{ZOO}:{name}"), replace(LONG, fail_fast=True))
     assert report.violated and not report.errored
 
 
 @pytest.mark.parametrize("selector", ["sdpa-math", "sdpa-flash-cpu"])
 def test_long_profile_passes_correct_kernels_on_its_first_cases(selector):
-    from attnspec.properties.engine.driver import run_check
-
     # The first two cases of the deterministic profile: a 1e6-key attention sink and 1e6 keys
     # on the sphere. The whole profile runs in the long-marked test below.
-    report = run_check(load_kernel(selector), PROFILES["long"].with_examples(2))
+    from dataclasses import replace
+
+    report = suites.run(load_kernel(selector), replace(LONG, max_examples=2))
     assert not report.violated and not report.errored, [r.status for r in report.results]
 
 
@@ -63,9 +68,7 @@ def test_long_profile_passes_correct_kernels_on_its_first_cases(selector):
 @pytest.mark.parametrize("selector", ["reference-dense", "reference-tiled", "reference-tiled-fa2",
                                       "sdpa", "sdpa-math", "sdpa-flash-cpu", "flex"])
 def test_long_profile_passes_every_correct_builtin(selector):
-    from attnspec.properties.engine.driver import run_check
-
-    report = run_check(load_kernel(selector), PROFILES["long"])
+    report = suites.run(load_kernel(selector), LONG)
     assert not report.violated and not report.errored, [
-        (r.name, r.status, r.counterexample and r.counterexample.outcome.detail)
+        (r.name, r.status, r.counterexample and r.counterexample.detail)
         for r in report.results]

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from attnspec.properties import suites
 from attnspec.properties.loading import import_file, load_kernel
-from attnspec.properties.attention.profiles import PROFILES
-from attnspec.properties.engine.driver import run_check
+from attnspec.properties.engine.suite import RunOptions
 
 ZOO_FILE = Path(__file__).with_name("buggy_kernels.py")
-# 3 s per call: the slowest correct call in the zoo takes well under 0.1 s at ci sizes.
-PROFILE = replace(PROFILES["ci"], call_timeout_s=3.0)
+# The contract suite at ci, with 3 s per call: the slowest correct call in the zoo takes well
+# under 0.1 s at ci sizes.
+CI = RunOptions("ci", ("attention",), call_timeout=3.0)
 
 
 def _names(group: str) -> list[str]:
@@ -28,7 +29,7 @@ def _names(group: str) -> list[str]:
 @pytest.mark.parametrize("name", _names("ZOO"))
 def test_check_catches_the_bug(name):
     subject = load_kernel(f"{ZOO_FILE}:{name}")
-    report = run_check(subject, PROFILE, fail_fast=True)
+    report = suites.run(subject, replace(CI, fail_fast=True))
     caught = [r for r in report.results if r.status == "VIOLATED"]
     assert caught, f"{name} passed every property:\n" + "\n".join(
         f"{r.name}: {r.status} {r.reason}" for r in report.results)
@@ -37,7 +38,7 @@ def test_check_catches_the_bug(name):
 
 @pytest.mark.parametrize("name", _names("CONTROLS"))
 def test_controls_pass_every_property(name):
-    report = run_check(load_kernel(f"{ZOO_FILE}:{name}"), PROFILE)
-    bad = [f"{r.name}: {r.status} {r.reason} {r.counterexample and r.counterexample.outcome.detail}"
+    report = suites.run(load_kernel(f"{ZOO_FILE}:{name}"), CI)
+    bad = [f"{r.name}: {r.status} {r.reason} {r.counterexample and r.counterexample.detail}"
            for r in report.results if not r.ok]
     assert not bad, "\n".join(bad)

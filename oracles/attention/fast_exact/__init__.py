@@ -1,1 +1,13 @@
-"""Tier 2."""
+"""Oracle tier 2: exact attention at realistic shapes, good to ~30 digits with a stated bound.
+
+    driver           fast_exact_attention: exact products, double-double softmax, the bound
+    scores           the score differences s_j - m in double-double, exactly rounded products
+    bounds           the error bound's terms and the choice of Ozaki levels
+    softcap          softcap's tanh in double-double with its error
+    tier_comparison  tier 2 held against tier 1 (the tests, benchmarks and docs/oracles.md)
+"""
+
+from attnspec.oracles.attention.fast_exact.driver import (RESOLVABLE_SIGMA, FastExactAttention,
+                                                          fast_exact_attention)
+
+__all__ = ["RESOLVABLE_SIGMA", "FastExactAttention", "fast_exact_attention"]

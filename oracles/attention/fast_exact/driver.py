@@ -1,6 +1,6 @@
 """Fast high-precision attention (oracle tier 2): double-double results with a derived bound.
 
-Claim: for an AttentionProblem (kernel-contract.md "What correct means"), the returned
+Claim: for an AttentionProblem (docs/kernel-contract.md "What correct means"), the returned
 out_hi + out_lo [B, Hq, Lq, Dv] and lse_hi + lse_lo [B, Hq, Lq] satisfy, elementwise,
     |out_hi + out_lo - out| <= out_error_bound,      |lse_hi + lse_lo - lse| <= lse_error_bound,
 where out and lse are the exact values (real arithmetic on the exact float64 inputs; scale None

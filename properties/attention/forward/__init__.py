@@ -1,7 +1,23 @@
-"""The catalogue of properties, one per claim of the kernel contract, named after it."""
+"""The forward properties of the kernel contract, one per claim, named after it.
 
-from attnspec.properties.attention.forward import contract_rules, hygiene, metamorphic, oracle_match, sensitivity, temperature
-from attnspec.properties.attention.forward.base import CATALOG, Context, Outcome, Property
+Each property draws recipes (attention/strategies.py), builds the case, calls the kernel
+through the context (attention/context.py) and checks one claim, with tolerances from the error
+budget (oracles/attention/error_budget.py) or exact (bitwise claims). One concept per module:
+
+    oracle_match     output_matches_oracle, lse_matches_oracle: against the certified oracles
+    contract_rules   empty_rows_as_declared, causal_alignment_as_declared,
+                     output_shape_dtype_device: exact rules of the contract
+    hygiene          inputs_unchanged, deterministic: bitwise claims about the call itself
+    metamorphic      permutation, score shift, LSE merge, batch/head independence, query
+                     scaling: a kernel against itself
+    temperature      max weight, entropy, beta = 0 and beta -> infinity: the temperature laws
+    sensitivity      option_sensitivity: each declared option changes what it should
+    catalogue        the catalogue they register in
+"""
+
+from attnspec.properties.attention.forward import (contract_rules, hygiene, metamorphic,
+                                                   oracle_match, sensitivity, temperature)
+from attnspec.properties.attention.forward.catalogue import FORWARD
 
 ORDER = (
     "output_matches_oracle",
@@ -22,8 +38,7 @@ ORDER = (
     "argmax_at_infinite_inverse_temperature",
     "option_sensitivity",
 )
-assert set(ORDER) == set(CATALOG), set(ORDER) ^ set(CATALOG)
-PROPERTIES = [CATALOG[name] for name in ORDER]
+PROPERTIES = FORWARD.ordered(ORDER)
 
-__all__ = ["CATALOG", "PROPERTIES", "Context", "Outcome", "Property", "contract_rules",
-           "hygiene", "metamorphic", "oracle_match", "sensitivity", "temperature"]
+__all__ = ["FORWARD", "ORDER", "PROPERTIES", "contract_rules", "hygiene", "metamorphic",
+           "oracle_match", "sensitivity", "temperature"]

@@ -9,11 +9,13 @@ import numpy as np
 from attnspec.oracles.attention.problem import AttentionProblem
 from attnspec.oracles.attention.visibility import empty_rows, visible_keys
 
-from attnspec.properties.attention.conformance import compare_with_oracle
 from attnspec.oracles.attention.exact import exact_attention
+from attnspec.properties.attention.conformance import compare_with_oracle
+from attnspec.properties.attention.context import as_float64
+from attnspec.properties.attention.forward.catalogue import claim, requires
+from attnspec.properties.attention.forward.oracle_match import outcome_of_mismatches
 from attnspec.properties.attention.strategies import recipes
-from attnspec.properties.attention.forward.base import HELD, Outcome, as_float64, claim
-from attnspec.properties.attention.forward.oracle_match import worst_mismatch
+from attnspec.properties.engine.property import HOLDS, Outcome
 
 
 def _can_empty_a_row(spec):
@@ -46,7 +48,7 @@ def empty_rows_as_declared(ctx, recipe, device):
     call = ctx.call(case)
     empty = empty_rows(visible_keys(ctx.problem(case)))  # [B, Hq, Lq]
     if not empty.any():
-        return HELD
+        return HOLDS
     out = as_float64(call.out)[empty]  # [rows, Dv]
     nan_mode = ctx.spec.empty_rows == "nan"
     bad_out = ~np.isnan(out) if nan_mode else out != 0
@@ -63,11 +65,7 @@ def empty_rows_as_declared(ctx, recipe, device):
             row = tuple(int(i) for i in np.argwhere(empty)[np.argwhere(bad_lse)[0][0]])
             problems.append(f"lse at empty row {row} is {lse[bad_lse][0]!r}, declared "
                             f"{'NaN' if nan_mode else '-inf'}")
-    return Outcome(float("inf"), "; ".join(problems)) if problems else HELD
-
-
-def _causal_declared(spec):
-    return None if spec.causal else "the kernel declares no causal mode"
+    return Outcome(float("inf"), "; ".join(problems)) if problems else HOLDS
 
 
 def _draw_causal(spec, dtype, limits):
@@ -82,14 +80,14 @@ def _draw_causal(spec, dtype, limits):
     "causal_alignment_as_declared",
     "causal=True with Lq != Lk hides keys under the declared alignment (bottom_right: "
     "j <= i + Lk - Lq; top_left: j <= i)",
-    applies=_causal_declared,
+    applies=requires("causal"),
     draw=_draw_causal,
 )
 def causal_alignment_as_declared(ctx, recipe, device):
     case = ctx.case(recipe, device)
     call = ctx.call(case)
     problem, exact = ctx.exact(case)
-    outcome = worst_mismatch(compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out))
+    outcome = outcome_of_mismatches(compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out))
     if outcome.ratio <= 1:
         return outcome
     other = "top_left" if ctx.spec.causal == "bottom_right" else "bottom_right"
@@ -99,7 +97,7 @@ def causal_alignment_as_declared(ctx, recipe, device):
                                  softcap=problem.softcap)
     alt_found = compare_with_oracle(alt, exact_attention(alt), ctx.spec, recipe.dtype, call.out)
     hint = ""
-    if worst_mismatch(alt_found).ratio <= 1:
+    if outcome_of_mismatches(alt_found).ratio <= 1:
         hint = f" (the output matches causal alignment {other!r} instead of the declared " \
                f"{ctx.spec.causal!r})"
     return Outcome(outcome.ratio, outcome.detail + hint)
@@ -111,5 +109,5 @@ def causal_alignment_as_declared(ctx, recipe, device):
 )
 def output_shape_dtype_device(ctx, recipe, device):
     ctx.call(ctx.case(recipe, device))  # the invoker checks the form of what comes back
-    return HELD
+    return HOLDS
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from attnspec.properties.attention.forward.base import HELD, Outcome, claim
+from attnspec.properties.attention.forward.catalogue import claim, requires
+from attnspec.properties.engine.property import HOLDS, Outcome
 
 _SAME_SIZE_INT = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -32,22 +33,18 @@ def first_difference(name: str, before: torch.Tensor, after: torch.Tensor) -> st
 def inputs_unchanged(ctx, recipe, device):
     case = ctx.case(recipe, device)
     before = case.clone()
-    ctx.call_kernel(case)  # the originals, on purpose
+    ctx.call_on_originals(case)  # the originals, on purpose
     named = [("q", before.q, case.q), ("k", before.k, case.k), ("v", before.v, case.v)]
     named += [(k, before.kwargs[k], case.kwargs[k]) for k in case.kwargs
               if isinstance(case.kwargs[k], torch.Tensor)]
     changes = [d for d in (first_difference(n, b, a) for n, b, a in named) if d]
-    return Outcome(float("inf"), "modified its inputs: " + "; ".join(changes)) if changes else HELD
-
-
-def _deterministic_declared(spec):
-    return None if spec.deterministic else "the kernel declares deterministic=False"
+    return Outcome(float("inf"), "modified its inputs: " + "; ".join(changes)) if changes else HOLDS
 
 
 @claim(
     "deterministic",
     "two calls on identical inputs return bitwise identical out (and lse)",
-    applies=_deterministic_declared,
+    applies=requires("deterministic"),
 )
 def deterministic(ctx, recipe, device):
     first_case = ctx.case(recipe, device)
@@ -57,4 +54,4 @@ def deterministic(ctx, recipe, device):
     if first.lse is not None:
         differences.append(first_difference("lse", first.lse, second.lse))
     found = [d for d in differences if d]
-    return Outcome(float("inf"), "second call differs: " + "; ".join(found)) if found else HELD
+    return Outcome(float("inf"), "second call differs: " + "; ".join(found)) if found else HOLDS

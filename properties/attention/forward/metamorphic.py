@@ -25,8 +25,11 @@ from hypothesis import reject
 from hypothesis import strategies as st
 
 from attnspec.properties.attention.cases import AttentionCase
+from attnspec.properties.attention.context import as_float64
+from attnspec.properties.attention.forward.catalogue import claim, requires
 from attnspec.properties.attention.strategies import recipes
-from attnspec.properties.attention.forward.base import HELD, Outcome, as_float64, budget_of, claim, ratio_of, worst
+from attnspec.properties.engine.property import HOLDS, Outcome, worst
+from attnspec.properties.engine.ratio import ratio_outcome
 
 U64 = 2.0**-53  # float64 unit roundoff: the merge below is evaluated in float64
 
@@ -39,9 +42,9 @@ def with_variant(strategy):
 
 def _same_rows(a, b, approx_a, approx_b, label):
     """Outcome of |a - b| against both budgets, over rows that are not empty."""
-    tol = budget_of(approx_a.budget, "out") + budget_of(approx_b.budget, "out")
+    tol = approx_a.budget.in_force("out") + approx_b.budget.in_force("out")
     rows = ~approx_a.empty[..., None]
-    return ratio_of(as_float64(a) - as_float64(b), tol, label, np.broadcast_to(rows, tol.shape))
+    return ratio_outcome(as_float64(a) - as_float64(b), tol, label, np.broadcast_to(rows, tol.shape))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,10 +72,6 @@ def key_value_permutation_equivariance(ctx, recipe, device):
 
 
 # ----------------------------------------------------------------------------------------------
-def _scale_declared(spec):
-    return None if spec.scale else "the kernel does not accept scale="
-
-
 def _explicit_scale(recipe) -> float:
     return 1.0 / math.sqrt(recipe.head_dim) if recipe.scale is None else recipe.scale
 
@@ -97,7 +96,7 @@ def _draw_shift(spec, dtype, limits):
 @claim(
     "score_shift_invariance",
     "adding a constant c to every score leaves out unchanged and adds c to lse",
-    applies=_scale_declared,
+    applies=requires("scale"),
     draw=_draw_shift,
 )
 def score_shift_invariance(ctx, recipe, device):
@@ -126,24 +125,19 @@ def score_shift_invariance(ctx, recipe, device):
         lse_dtype = str(a.lse.dtype).removeprefix("torch.")
     approx_a, approx_b = ctx.approximate(case, lse_dtype), ctx.approximate(shifted, lse_dtype)
     dv = case.v.shape[-1]
-    approx_b.budget = replace(approx_b.budget, out_worst_case=approx_b.budget.out_worst_case[..., :dv],
-                              out_probabilistic=approx_b.budget.out_probabilistic[..., :dv])
+    approx_b.budget = approx_b.budget.restricted("out", (..., slice(0, dv)))
     outcome = _same_rows(a.out, b.out[..., :dv], approx_a, approx_b, "out")
     if a.lse is not None:
-        tol = budget_of(approx_a.budget, "lse") + budget_of(approx_b.budget, "lse")
+        tol = approx_a.budget.in_force("lse") + approx_b.budget.in_force("lse")
         tol = tol + 4 * U64 * (abs(true_shift) + np.abs(approx_b.lse))  # float64 subtraction
         rows = ~approx_a.empty
         with np.errstate(invalid="ignore"):  # empty rows: -inf - -inf
             diff = np.where(rows, as_float64(b.lse) - true_shift - as_float64(a.lse), 0.0)
-        outcome = worst(outcome, ratio_of(diff, tol, "lse - c", rows))
+        outcome = worst(outcome, ratio_outcome(diff, tol, "lse - c", rows))
     return outcome
 
 
 # ----------------------------------------------------------------------------------------------
-def _lse_declared(spec):
-    return None if spec.lse else "the kernel does not declare lse (return_lse)"
-
-
 def _draw_split(spec, dtype, limits):
     def fit(r):
         r = replace(r, kv_len=max(2, r.kv_len))
@@ -164,7 +158,7 @@ def _keys(case: AttentionCase, keys: slice) -> AttentionCase:
 @claim(
     "lse_merge_of_key_splits",
     "attention over keys K1 + K2 equals the LSE-weighted merge of attention over K1 and K2",
-    applies=_lse_declared,
+    applies=requires("lse"),
     draw=_draw_split,
 )
 def lse_merge_of_key_splits(ctx, recipe, device):
@@ -182,8 +176,8 @@ def lse_merge_of_key_splits(ctx, recipe, device):
         w1 = np.where(np.isneginf(l1), 0.0, np.exp(l1 - lse))[..., None]
         w2 = np.where(np.isneginf(l2), 0.0, np.exp(l2 - lse))[..., None]
     merged = w1 * o1 + w2 * o2
-    b = [budget_of(a.budget, "out") for a in approx]
-    lb = [budget_of(a.budget, "lse") for a in approx]
+    b = [a.budget.in_force("out") for a in approx]
+    lb = [a.budget.in_force("lse") for a in approx]
     lb1 = np.where(np.isneginf(l1), 0.0, lb[1])[..., None]
     lb2 = np.where(np.isneginf(l2), 0.0, lb[2])[..., None]
     # merged - exact: each part's out error weighted, plus the weights' sensitivity to the
@@ -195,13 +189,13 @@ def lse_merge_of_key_splits(ctx, recipe, device):
     tol = tol + U64 * (w1 * np.abs(o1) * (finite(l1) + 3 * finite(lse) + 4)
                        + w2 * np.abs(o2) * (finite(l2) + 3 * finite(lse) + 4))
     rows = ~approx[0].empty
-    out_outcome = ratio_of(merged - as_float64(full.out), tol, "merged out",
+    out_outcome = ratio_outcome(merged - as_float64(full.out), tol, "merged out",
                            np.broadcast_to(rows[..., None], tol.shape))
     lse_tol = lb[0] + w1[..., 0] * lb1[..., 0] + w2[..., 0] * lb2[..., 0]
     lse_tol = lse_tol + 4 * U64 * np.abs(np.where(rows, lse, 0.0))
     with np.errstate(invalid="ignore"):
         lse_diff = np.where(rows, lse - as_float64(full.lse), 0.0)
-    lse_outcome = ratio_of(lse_diff, lse_tol, "merged lse", rows)
+    lse_outcome = ratio_outcome(lse_diff, lse_tol, "merged lse", rows)
     return worst(out_outcome, lse_outcome)
 
 
@@ -249,11 +243,11 @@ def batch_and_head_independence(ctx, recipe, device):
         alone = _select(case, batch, q_heads, kv_heads)
         part = ctx.call(alone)
         approx = ctx.approximate(alone)
-        tol = budget_of(approx.budget, "out") + budget_of(approx_full.budget, "out")[batch, q_heads]
+        tol = approx.budget.in_force("out") + approx_full.budget.in_force("out")[batch, q_heads]
         rows = ~approx.empty[..., None]
         diff = as_float64(part.out) - as_float64(full.out)[batch, q_heads]
         label = f"out[{b}] alone" if batch.start is not None else f"heads {q_heads.start}.. alone"
-        outcomes.append(ratio_of(diff, tol, label, np.broadcast_to(rows, tol.shape)))
+        outcomes.append(ratio_outcome(diff, tol, label, np.broadcast_to(rows, tol.shape)))
     return worst(*outcomes)
 
 
@@ -261,7 +255,7 @@ def batch_and_head_independence(ctx, recipe, device):
 @claim(
     "query_scaling_equals_scale",
     "attention(2^a q, scale=s) equals attention(q, scale=2^a s)",
-    applies=_scale_declared,
+    applies=requires("scale"),
     draw=lambda spec, dtype, limits: with_variant(recipes(spec, dtype, limits, return_lse=False)),
 )
 def query_scaling_equals_scale(ctx, recipe, device):
@@ -279,4 +273,4 @@ def query_scaling_equals_scale(ctx, recipe, device):
     right = AttentionCase(recipe, case.q, case.k, case.v, dict(case.kwargs, scale=scale * 2.0**a))
     x, y = ctx.call(left), ctx.call(right)
     outcome = _same_rows(x.out, y.out, ctx.approximate(left), ctx.approximate(right), "out")
-    return Outcome(outcome.ratio, f"a={a}: {outcome.detail}") if outcome.ratio > 0 else HELD
+    return Outcome(outcome.ratio, f"a={a}: {outcome.detail}") if outcome.ratio > 0 else HOLDS

@@ -1,20 +1,17 @@
-"""The kernel's out and lse against the exact values (kernel-contract.md "What correct means")."""
+"""The kernel's out and lse against the exact values (docs/kernel-contract.md "What correct means")."""
 
 from __future__ import annotations
 
 from attnspec.properties.attention.conformance import compare_with_oracle
+from attnspec.properties.attention.forward.catalogue import claim, requires
 from attnspec.properties.attention.strategies import recipes
-from attnspec.properties.attention.forward.base import HELD, Outcome, claim
+from attnspec.properties.engine.property import HOLDS, Outcome
 
 
-def _lse_declared(spec):
-    return None if spec.lse else "the kernel does not declare lse (return_lse)"
-
-
-def worst_mismatch(mismatches) -> Outcome:
+def outcome_of_mismatches(mismatches) -> Outcome:
     """The worst of the oracle comparisons (none at all when every row is empty)."""
     if not mismatches:
-        return HELD
+        return HOLDS
     m = max(mismatches, key=lambda m: m.ratio)
     return Outcome(m.ratio, m.describe())
 
@@ -32,14 +29,14 @@ def out_against_oracle(ctx, case) -> Outcome:
     """Call the kernel on ``case`` and hold its out against the oracle under the budget."""
     call = ctx.call(case)
     problem, exact = ctx.exact(case)
-    return worst_mismatch(compare_with_oracle(problem, exact, ctx.spec, case.recipe.dtype,
+    return outcome_of_mismatches(compare_with_oracle(problem, exact, ctx.spec, case.recipe.dtype,
                                               call.out))
 
 
 @claim(
     "lse_matches_oracle",
     "lse is log sum exp of the visible scores, within the derived error budget",
-    applies=_lse_declared,
+    applies=requires("lse"),
     draw=lambda spec, dtype, limits: recipes(spec, dtype, limits, return_lse=True),
 )
 def lse_matches_oracle(ctx, recipe, device):
@@ -47,4 +44,4 @@ def lse_matches_oracle(ctx, recipe, device):
     call = ctx.call(case)
     problem, exact = ctx.exact(case)
     found = compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out, call.lse)
-    return worst_mismatch([m for m in found if m.tensor == "lse"])
+    return outcome_of_mismatches([m for m in found if m.tensor == "lse"])

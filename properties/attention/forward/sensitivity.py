@@ -14,18 +14,20 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import assume
 
+from attnspec.kernels.spec import SCORE_KEYWORDS
 from attnspec.properties.attention.cases import AttentionCase
-from attnspec.properties.attention.strategies import recipes
-from attnspec.properties.attention.forward.base import HELD, Outcome, as_float64, budget_of, claim, fmt_index
+from attnspec.properties.attention.context import as_float64
+from attnspec.properties.attention.forward.catalogue import claim
 from attnspec.properties.attention.forward.metamorphic import with_variant
+from attnspec.properties.attention.strategies import recipes
+from attnspec.properties.engine.property import HOLDS, Outcome
+from attnspec.properties.engine.ratio import error_ratio, format_index
 
-OPTIONS = ("causal", "alibi_slopes", "mask", "window", "softcap", "scale")
+OPTIONS = SCORE_KEYWORDS + ("scale",)
 
 
 def declared_options(spec) -> list[str]:
-    flags = {"causal": bool(spec.causal), "alibi_slopes": spec.alibi, "mask": spec.mask,
-             "window": spec.window, "softcap": spec.softcap, "scale": spec.scale}
-    return [name for name in OPTIONS if flags[name]]
+    return [name for name in OPTIONS if spec.accepts(name)]
 
 
 def _any_option(spec):
@@ -73,7 +75,7 @@ def option_sensitivity(ctx, recipe, device):
     without = AttentionCase(recipe, case.q, case.k, case.v, kwargs)
     a, b = ctx.approximate(case), ctx.approximate(without)
     change = a.out - b.out  # exact change (float64 evaluation) the option makes
-    tol = budget_of(a.budget, "out") + budget_of(b.budget, "out")
+    tol = a.budget.in_force("out") + b.budget.in_force("out")
     rows = (~a.empty & ~b.empty)[..., None]
     meaningful = np.where(rows, np.abs(change) - 3 * tol, -np.inf)
     idx = np.unravel_index(int(np.argmax(meaningful)), meaningful.shape)
@@ -82,7 +84,7 @@ def option_sensitivity(ctx, recipe, device):
     kernel_change = as_float64(with_option.out)[idx] - as_float64(without_option.out)[idx]
     error = abs(kernel_change - change[idx])
     if error == 0:
-        return HELD
-    ratio = error / tol[idx]
-    return Outcome(ratio, f"{option}: out{fmt_index(idx)} changed by {kernel_change:.6g} when the "
+        return HOLDS
+    ratio = float(error_ratio(error, tol[idx]))
+    return Outcome(ratio, f"{option}: out{format_index(idx)} changed by {kernel_change:.6g} when the "
                           f"exact output changes by {change[idx]:.6g} (tolerance {tol[idx]:.3g})")

@@ -1,6 +1,6 @@
 """Temperature laws of softmax attention, observed on the kernel's own weights.
 
-Claims (claims.md section 0, [D], verified there over 2000 rows x 401 betas): for a finite score
+Claims (docs/claims.md section 0, [D], verified there over 2000 rows x 401 betas): for a finite score
 row s and w(beta) = softmax(beta s) over the visible keys,
   - the max weight, and more generally the mass of the k highest-scoring keys, is
     non-decreasing in beta >= 0 (d/dbeta of the top-k mass is W_T (1 - W_T)(mean_T s -
@@ -26,16 +26,15 @@ from hypothesis import assume
 from attnspec.oracles.attention.visibility import visible_keys
 
 from attnspec.properties.attention.cases import AttentionCase
+from attnspec.properties.attention.context import as_float64
+from attnspec.properties.attention.forward.catalogue import claim, requires
+from attnspec.properties.attention.forward.metamorphic import with_variant
 from attnspec.properties.attention.forward.oracle_match import out_against_oracle
 from attnspec.properties.attention.strategies import recipes
-from attnspec.properties.attention.forward.base import HELD, Outcome, as_float64, budget_of, claim, fmt_index
-from attnspec.properties.attention.forward.metamorphic import with_variant
+from attnspec.properties.engine.property import HOLDS, Outcome
+from attnspec.properties.engine.ratio import format_index, worst_element
 
 WEIGHTS_MAX_KEYS = 48  # one-hot values make Dv = Lk: keep it small
-
-
-def _scale_declared(spec):
-    return None if spec.scale else "the kernel does not accept scale= (the inverse temperature)"
 
 
 def _weights_draw(spec, dtype, limits):
@@ -61,7 +60,7 @@ def _weights_at(ctx, case: AttentionCase, beta: float):
     probe = AttentionCase(case.recipe, case.q, case.k, case.v, dict(case.kwargs, scale=beta))
     call = ctx.call(probe)
     approx = ctx.approximate(probe)
-    return as_float64(call.out), budget_of(approx.budget, "out"), approx
+    return as_float64(call.out), approx.budget.in_force("out"), approx
 
 
 def _reference_weights(ctx, case: AttentionCase, beta: float) -> np.ndarray:
@@ -91,7 +90,7 @@ def _nonfinite_weight(empty: np.ndarray, *weights: tuple[float, np.ndarray]) -> 
         bad = ~np.isfinite(w) & ~empty[..., None]
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            return Outcome(math.inf, f"weight {fmt_index(idx)} = {w[idx]} at beta {beta:.4g}: "
+            return Outcome(math.inf, f"weight {format_index(idx)} = {w[idx]} at beta {beta:.4g}: "
                                      f"not finite in a row with visible keys")
     return None
 
@@ -99,7 +98,7 @@ def _nonfinite_weight(empty: np.ndarray, *weights: tuple[float, np.ndarray]) -> 
 @claim(
     "max_weight_nondecreasing_in_inverse_temperature",
     "the max weight and the top-k mass (k <= 3) do not decrease as the scale (beta) grows",
-    applies=_scale_declared,
+    applies=requires("scale"),
     draw=_weights_draw,
 )
 def max_weight_nondecreasing(ctx, recipe, device):
@@ -118,16 +117,14 @@ def max_weight_nondecreasing(ctx, recipe, device):
         mass1 = np.take_along_axis(w1, top, -1).sum(-1)
         mass2 = np.take_along_axis(w2, top, -1).sum(-1)
         tol = np.take_along_axis(b1, top, -1).sum(-1) + np.take_along_axis(b2, top, -1).sum(-1)
-        drop = np.where(empty, 0.0, mass1 - mass2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(drop > 0, drop / tol, 0.0)
-        idx = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        if ratio[idx] > worst_ratio:
-            worst_ratio = float(ratio[idx])
-            detail = (f"top-{k} mass of row {fmt_index(idx)} fell from {mass1[idx]:.6g} at beta "
+        drop = np.where(empty, 0.0, np.maximum(mass1 - mass2, 0.0))
+        ratio, idx = worst_element(drop, tol)
+        if ratio > worst_ratio:
+            worst_ratio = ratio
+            detail = (f"top-{k} mass of row {format_index(idx)} fell from {mass1[idx]:.6g} at beta "
                       f"{beta1:.4g} to {mass2[idx]:.6g} at beta {beta2:.4g} (tolerance "
                       f"{tol[idx]:.3g})")
-    return Outcome(worst_ratio, detail) if worst_ratio else HELD
+    return Outcome(worst_ratio, detail) if worst_ratio else HOLDS
 
 
 def _entropy(w: np.ndarray) -> np.ndarray:
@@ -147,28 +144,26 @@ def _entropy_slack(budget: np.ndarray) -> np.ndarray:
 @claim(
     "entropy_nonincreasing_in_inverse_temperature",
     "the entropy of the weights does not increase as the scale (beta) grows",
-    applies=_scale_declared,
+    applies=requires("scale"),
     draw=_weights_draw,
 )
 def entropy_nonincreasing(ctx, recipe, device):
     _, empty, (beta1, w1, b1), (beta2, w2, b2) = _weights_at_two_betas(ctx, recipe, device)
     if broken := _nonfinite_weight(empty, (beta1, w1), (beta2, w2)):
         return broken
-    rise = np.where(empty, 0.0, _entropy(w2) - _entropy(w1))
+    rise = np.where(empty, 0.0, np.maximum(_entropy(w2) - _entropy(w1), 0.0))
     tol = _entropy_slack(b1) + _entropy_slack(b2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(rise > 0, rise / tol, 0.0)
-    idx = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    if ratio[idx] == 0:
-        return HELD
-    return Outcome(float(ratio[idx]), f"entropy of row {fmt_index(idx)} rose by {rise[idx]:.3g} from "
+    ratio, idx = worst_element(rise, tol)
+    if ratio == 0:
+        return HOLDS
+    return Outcome(ratio, f"entropy of row {format_index(idx)} rose by {rise[idx]:.3g} from "
                                       f"beta {beta1:.4g} to {beta2:.4g} (tolerance {tol[idx]:.3g})")
 
 
 @claim(
     "uniform_average_at_zero_temperature",
     "scale=0 (beta = 0) gives the plain average of the visible values",
-    applies=_scale_declared,
+    applies=requires("scale"),
     draw=lambda spec, dtype, limits: recipes(spec, dtype, limits, scale=0.0, score_shift=0.0,
                                              return_lse=False),
 )
@@ -179,7 +174,7 @@ def uniform_average_at_zero(ctx, recipe, device):
 @claim(
     "argmax_at_infinite_inverse_temperature",
     "a scale large enough that every score gap is >= 60 puts equal mass on the argmax keys",
-    applies=_scale_declared,
+    applies=requires("scale"),
     draw=lambda spec, dtype, limits: recipes(spec, dtype, limits, near_ties=False, softcap=None,
                                              alibi=None, score_shift=0.0, return_lse=False),
 )
@@ -212,15 +207,13 @@ def argmax_at_infinity(ctx, recipe, device):
     # Mass left off the argmax set is <= (Lk - 1) e^-60 of the row; it moves out by at most
     # that times the spread of v.
     tail = (raw.kv_len * math.exp(-60.0)) * (np.abs(v).max() + np.abs(target))
-    tol = budget_of(approx.budget, "out") + tail
+    tol = approx.budget.in_force("out") + tail
     rows = ~approx.empty[..., None] & (counts > 0)
     diff = np.where(np.broadcast_to(rows, tol.shape), as_float64(call.out) - target, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(diff == 0, 0.0, np.abs(diff) / tol)
-    idx = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    if ratio[idx] == 0:
-        return HELD
-    return Outcome(float(ratio[idx]), f"out{fmt_index(idx)} = {float(as_float64(call.out)[idx])!r} at beta "
+    ratio, idx = worst_element(diff, tol)
+    if ratio == 0:
+        return HOLDS
+    return Outcome(ratio, f"out{format_index(idx)} = {float(as_float64(call.out)[idx])!r} at beta "
                                       f"{beta:.4g}, argmax average {float(target[idx])!r} over "
                                       f"{int(counts[idx[:-1]][0])} key(s) (tolerance "
                                       f"{tol[idx]:.3g})")

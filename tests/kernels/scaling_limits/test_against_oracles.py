@@ -69,7 +69,7 @@ def test_large_d_critical_against_exact_finite_n(d, gamma):
     assert abs(zscore(s.ipr, FN.expected_ipr(n, beta, d, backend="numpy"))) < Z
     ES, VS = float(P.normaliser_mean(n, beta, d)), float(P.normaliser_variance(n, beta, d))
     assert abs(zscore(s.normaliser, ES, math.sqrt(VS))) < Z
-    # and the limit law is measurably off at this n (claims.md: slow convergence at large d)
+    # and the limit law is measurably off at this n (docs/claims.md: slow convergence at large d)
     lim = CP.expected_wmax(d, gamma, backend="numpy")
     assert abs(FN.expected_wmax(n, beta, d, backend="numpy") - lim) > 0.01
 

@@ -1,11 +1,11 @@
-"""architecture.md: oracles import neither torch nor kernels; kernels never import oracles."""
+"""docs/architecture.md: oracles import neither torch nor kernels; kernels never import oracles."""
 
 import subprocess
 import sys
 
 import pytest
-import torch
 
+from attnspec.kernels.registry import present_devices
 from attnspec.kernels.scaling_limits import critical_beta, random_context_stats
 
 
@@ -25,7 +25,7 @@ def test_kernel_does_not_import_oracles():
     assert not any(m.startswith("attnspec.oracles") for m in mods)
 
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = list(present_devices())
 
 
 @pytest.mark.parametrize("device", DEVICES)

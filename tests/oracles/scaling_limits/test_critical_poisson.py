@@ -1,6 +1,6 @@
-"""Critical Poisson limit (critical_poisson.py) against claims.md [M], closed forms and each other.
+"""Critical Poisson limit (critical_poisson.py) against docs/claims.md [M], closed forms and each other.
 
-claims.md's [M] values are an independent source (Monte Carlo and quadrature by someone else); the
+docs/claims.md's [M] values are an independent source (Monte Carlo and quadrature by someone else); the
 tolerance for each is half a unit in its last quoted digit.
 """
 
@@ -102,7 +102,7 @@ def test_normaliser_moments_are_limits_of_exact_finite_n(d, gamma):
         for (em, ev) in errs[1:]:
             assert abs(em) < 5 * (d * d) * rate and abs(ev) < 5 * (d * d) * rate
     if d == 3:
-        assert abs(ES - mp.mpf(1) / (2 * gamma)) < mp.mpf(10) ** -25  # claims.md: E S = 0.5 at gamma = 1
+        assert abs(ES - mp.mpf(1) / (2 * gamma)) < mp.mpf(10) ** -25  # docs/claims.md: E S = 0.5 at gamma = 1
 
 
 def test_limit_is_the_large_n_limit_of_the_exact_oracle():
@@ -151,7 +151,7 @@ def test_large_d_tends_to_poisson_dirichlet():
 
 
 def _claims_phi_formula(d, gamma, k=1):
-    """claims.md's formula taken literally, in float64 tensor Gauss-Legendre (independent of the
+    """docs/claims.md's formula taken literally, in float64 tensor Gauss-Legendre (independent of the
     engine): E W^k = int dx e^-x int du u^(k-1)/Gamma(k) e^-u e^(-Phi(x,u)),
     Phi(x, e^z) = int_(-z)^inf [(x^p + (z+v)/g)^a - x] e^(-v - e^-v) dv."""
     a = (d - 1) / 2

@@ -1,4 +1,4 @@
-"""Exact finite-n oracles (finite_n.py) against independent formulas, the limit, and claims.md [M]."""
+"""Exact finite-n oracles (finite_n.py) against independent formulas, the limit, and docs/claims.md [M]."""
 
 import math
 
@@ -76,7 +76,7 @@ def test_exact_normaliser_moments_from_the_laplace_transform():
 
 @pytest.mark.parametrize("d", [8, 16])
 def test_convergence_to_the_limit_rate(d):
-    # claims.md: the error of the limit law decays like n^(-2/(d-1)); measure the exponent
+    # docs/claims.md: the error of the limit law decays like n^(-2/(d-1)); measure the exponent
     g = CP.gamma_at_half(d)
     lim = CP.expected_wmax(d, g, backend="numpy")
     ns = [1e9, 1e15]
@@ -85,7 +85,7 @@ def test_convergence_to_the_limit_rate(d):
     assert abs(slope + 2 / (d - 1)) < 0.01
 
 
-# claims.md [M] convergence table: the n at which the limit law is within 5% / 1% near E W_max = 1/2
+# docs/claims.md [M] convergence table: the n at which the limit law is within 5% / 1% near E W_max = 1/2
 @pytest.mark.parametrize("d,n5,n1", [(8, 4e3, 1e6), (16, 1e8, 1e13)])
 def test_convergence_table_matches_claims(d, n5, n1):
     g = CP.gamma_at_half(d)
@@ -97,7 +97,7 @@ def test_convergence_table_matches_claims(d, n5, n1):
 
 
 def test_d3_within_one_percent_at_n100():
-    # claims.md: d = 3 within 1% at n >= 100 (error O(1/n))
+    # docs/claims.md: d = 3 within 1% at n >= 100 (error O(1/n))
     for g in (0.4, 1.0, 4.0):
         lim = CP.expected_wmax(3, g, backend="numpy")
         e100 = FN.expected_wmax(100, g * 100, 3, backend="numpy")
@@ -122,7 +122,7 @@ def test_general_laws_converge_to_their_poisson_limit(law, gamma):
 
 
 def test_gaussian_keys_move_slowly_towards_poisson_dirichlet():
-    # claims.md: E IPR -> 1 - 1/gamma, convergence only logarithmic
+    # docs/claims.md: E IPR -> 1 - 1/gamma, convergence only logarithmic
     gamma = 2.0
     law = KL.GaussianScores(1.0)
     target = float(CP.poisson_dirichlet_expected_ipr(1 / gamma))
@@ -139,7 +139,7 @@ def test_weight_sums():
         assert abs(FN.expected_weight_sum(n, beta, 1, None, d, backend="numpy") - 1) < 1e-11
 
 
-# ---- claims.md's finite-n formulas taken literally (float64 tensor Gauss-Legendre), against the engine
+# ---- docs/claims.md's finite-n formulas taken literally (float64 tensor Gauss-Legendre), against the engine
 
 def _rule(edges, q=24):
     t, w = np.polynomial.legendre.leggauss(q)

@@ -78,7 +78,7 @@ def test_linear_response_gives_first_eigenvalue():
 
 
 def test_backward_heat_rate():
-    # claims.md [M]: the predicted rate matched to 0.998 at beta = 1000; the exact-to-leading ratio is
+    # docs/claims.md [M]: the predicted rate matched to 0.998 at beta = 1000; the exact-to-leading ratio is
     # lambda_l(1000) = 1 - l(l+d-2)/2000 + ...: 0.999 (l=1), 0.997 (l=2) at d = 3
     for l in (1, 2):
         r = HK.backward_heat_rate(l, 1000, 3) / HK.backward_heat_rate_leading(l, 1000, 3)

@@ -1,4 +1,4 @@
-"""Law of t = <q,k> for uniform keys (score_law.py) against quadrature, Monte Carlo and claims.md [M]."""
+"""Law of t = <q,k> for uniform keys (score_law.py) against quadrature, Monte Carlo and docs/claims.md [M]."""
 
 import math
 
@@ -66,7 +66,7 @@ def test_score_cdf_is_complement_of_deficit_cdf(d):
 
 
 def test_small_ball_constant_matches_claims_quoted_values():
-    # claims.md [M]: C_3 = 1/2, C_8 = 1.6462927, C_16 = 18.338191 (quoted to 8 significant digits)
+    # docs/claims.md [M]: C_3 = 1/2, C_8 = 1.6462927, C_16 = 18.338191 (quoted to 8 significant digits)
     assert SL.small_ball_constant(3) == mp.mpf(1) / 2
     assert abs(SL.small_ball_constant(8) - mp.mpf("1.6462927")) < 5e-8
     assert abs(SL.small_ball_constant(16) - mp.mpf("18.338191")) < 5e-7

@@ -1,4 +1,4 @@
-"""Supercritical rates (supercritical.py) against claims.md [M] and the exact Poisson limit."""
+"""Supercritical rates (supercritical.py) against docs/claims.md [M] and the exact Poisson limit."""
 
 import pytest
 from mpmath import mp
@@ -21,7 +21,7 @@ def test_expected_one_minus_wmax_rate(d):
         devs.append(abs(float(SC.expected_one_minus_wmax_asymptotic(g, d)) / ex - 1))
     assert devs[0] > devs[1] > devs[2]
     assert 2.5 < devs[0] / devs[1] < 6 and 2.5 < devs[1] / devs[2] < 6
-    # claims.md [M]: within 0.3% at gamma >= 256 (measured here: d=3 0.11%, d=8 0.11%, d=16 0.38%)
+    # docs/claims.md [M]: within 0.3% at gamma >= 256 (measured here: d=3 0.11%, d=8 0.11%, d=16 0.38%)
     assert devs[0] < (0.004 if d == 16 else 0.003)
 
 

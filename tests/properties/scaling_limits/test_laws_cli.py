@@ -38,9 +38,10 @@ def test_laws_check_on_the_default_kernel_exits_0_with_a_row_per_law(tmp_path, c
     assert re.search(r"supercritical_one_minus_wmax +held", text)
     assert "finite_input_temperature_laws" in text and "not applicable" in text
     data = json.loads(out.read_text())
-    assert data["source"] == "streaming Monte Carlo" and not data["violated"]
-    law = data["laws"][0]
-    assert law["false_alarm"] == 1e-6 and law["seed"] == 8100 and law["contexts"] == 12_000
+    assert data["subject"]["name"] == "streaming Monte Carlo" and not data["violated"]
+    law = data["results"][0]
+    assert law["suite"] == "scaling_limits" and law["property"] == "supercritical_one_minus_wmax"
+    assert law["false_alarm"] == 1e-6 and law["seed"] == 8100 and law["examples"] == 12_000
     assert all(c["held"] for c in law["checks"]) and law["checks"][0]["samples"] == 10_000
 
 

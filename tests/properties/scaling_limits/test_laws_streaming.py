@@ -32,9 +32,9 @@ def _threads():
 
 @pytest.mark.parametrize("law", STATISTICAL, ids=lambda law: law.name)
 def test_law_holds_on_the_streaming_kernel_at_ci_size(law):
-    verdict = law.check()
+    verdict = law.check(StreamingSource())
     assert verdict.status == "held", verdict.reason + "\n" + "\n".join(c.describe() for c in verdict.checks)
-    assert verdict.alpha <= 1e-6 and verdict.seed is not None and verdict.contexts >= 500
+    assert verdict.false_alarm <= 1e-6 and verdict.seed is not None and verdict.examples >= 500
     assert verdict.checks and all(c.held for c in verdict.checks)
     # statistical tests state their sample size; the worst one is what the table shows
     assert all(c.samples >= 200 for c in verdict.checks if c.kind in ("z", "ks"))
@@ -43,14 +43,14 @@ def test_law_holds_on_the_streaming_kernel_at_ci_size(law):
 
 def test_a_law_is_deterministic_under_its_plan_seed():
     plan = Plan((SupercriticalCase(3, 64.0, 2000, 2000, True),), seed=8100)
-    a = supercritical_one_minus_wmax.check(plan=plan)
-    b = supercritical_one_minus_wmax.check(plan=plan)
+    a = supercritical_one_minus_wmax.check(StreamingSource(), plan=plan)
+    b = supercritical_one_minus_wmax.check(StreamingSource(), plan=plan)
     assert [c.measured for c in a.checks] == [c.measured for c in b.checks]
     assert a.numbers == b.numbers
 
 
 def test_finite_input_laws_are_not_applicable_to_the_streaming_kernel():
-    verdict = finite_input_temperature_laws.check()
+    verdict = finite_input_temperature_laws.check(StreamingSource())
     assert verdict.status == "not applicable" and "--kernel" in verdict.reason
 
 
@@ -72,8 +72,8 @@ LOG_N_TEMPERATURE = _source(lambda n, beta, d: (n, beta * math.log(n) / math.log
 SQRT_D_TEMPERATURE = _source(lambda n, beta, d: (n, beta / math.sqrt(d)), "scale / sqrt(d)")
 
 
-def _rejected(law, source, plan=None, size="ci"):
-    verdict = law.check(source, size, plan)
+def _rejected(law, source, plan=None, effort="ci"):
+    verdict = law.check(source, effort, plan)
     assert verdict.status == "VIOLATED", "\n".join(c.describe() for c in verdict.checks)
     return verdict
 
@@ -120,7 +120,7 @@ def test_subcritical_output_moments_reject_a_kernel_that_drops_half_the_keys():
 
 def test_supercritical_rejects_a_temperature_divided_by_sqrt_d():
     # d = 3, gamma = 64, n = 2e3, 10000 contexts (the ci case): E[1 - W_max] grows by sqrt(3)
-    plan = Plan(supercritical_one_minus_wmax.sizes["ci"].cases[:1], seed=16)
+    plan = Plan(supercritical_one_minus_wmax.plans["ci"].cases[:1], seed=16)
     _rejected(supercritical_one_minus_wmax, SQRT_D_TEMPERATURE, plan)
 
 
@@ -128,6 +128,6 @@ def test_supercritical_rejects_a_temperature_divided_by_sqrt_d():
 
 @pytest.mark.long
 @pytest.mark.parametrize("law", STATISTICAL, ids=lambda law: law.name)
-def test_law_holds_on_the_streaming_kernel_at_long_size(law):
-    verdict = law.check(size="long")
+def test_law_holds_on_the_streaming_kernel_at_thorough_effort(law):
+    verdict = law.check(StreamingSource(), "thorough")
     assert verdict.status == "held", verdict.reason

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import kstest
 
-from attnspec.properties.scaling_limits.base import (Measurement, ks_distance, ks_threshold, thresholded,
-                                           z_measurement, z_threshold)
+from attnspec.properties.engine.statistics import (Measurement, ks_distance, ks_threshold,
+                                                  thresholded, z_measurement, z_threshold)
 from attnspec.properties.scaling_limits.threshold_scaling import _line_root, _slope
 
 

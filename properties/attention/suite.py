@@ -1,0 +1,91 @@
+"""The attention wing's suites: the kernel contract at every effort, and long contexts.
+
+``contract`` runs every forward property (attention/forward/) on a kernel at the plan of the
+effort (attention/profiles.py). ``long_contexts`` runs the two oracle comparisons on decode
+rows of 1e4..1e6 keys (sphere keys, attention sinks, geometric weights: attention/strategies.py)
+and is planned at the thorough effort only: minutes per kernel. A kernel that declares
+``backward`` gets a row saying that gradients are not checked yet.
+"""
+
+from __future__ import annotations
+
+from attnspec.properties.attention.context import Context
+from attnspec.properties.attention.forward import PROPERTIES
+from attnspec.properties.attention.profiles import CONTRACT_PLANS, LONG_CONTEXT_PLANS, Profile
+from attnspec.properties.engine.driver import run_property
+from attnspec.properties.engine.results import NOT_CHECKED, Result
+from attnspec.properties.engine.suite import NotApplicable, Session, Suite
+
+BACKWARD_NOT_CHECKED = Result(
+    "attention", "gradients", "torch.autograd gradients dq, dk, dv are the exact gradients of "
+    "the forward semantics", NOT_CHECKED,
+    reason="the kernel declares backward=True; attnspec checks the forward pass only so far, "
+           "so its gradients are not checked")
+
+
+class KernelSession(Session):
+    def __init__(self, suite: str, properties, subject, profile: Profile):
+        self.suite = suite
+        self.properties = {p.name: p for p in properties}
+        self.subject = subject
+        self.profile = profile
+        self.context = Context(subject, profile)
+
+    def names(self) -> list[str]:
+        return list(self.properties)
+
+    def claim(self, name: str) -> str:
+        return self.properties[name].claim
+
+    def run(self, name: str) -> Result:
+        return run_property(self.properties[name], self.context, self.profile, self.suite)
+
+    def notes(self) -> list[Result]:
+        return [BACKWARD_NOT_CHECKED] if self.suite == "attention" and self.subject.spec.backward else []
+
+
+class KernelSuite(Suite):
+    def __init__(self, name: str, summary: str, properties, plans: dict[str, Profile]):
+        self.name, self.summary = name, summary
+        self.properties = properties
+        self.plans = plans
+
+    def efforts(self) -> dict[str, str]:
+        return {effort: plan.description for effort, plan in self.plans.items()}
+
+    def claims(self) -> list[tuple[str, str]]:
+        return [(p.name, p.claim) for p in self.properties]
+
+    def open(self, subject, effort: str, max_examples: int | None = None,
+             call_timeout: float | None = None, **_) -> KernelSession:
+        if subject is None:
+            raise NotApplicable("a suite of the kernel contract: give a kernel")
+        profile = self.plans[effort].adjusted(max_examples, call_timeout)
+        return KernelSession(self.name, self.properties, subject, profile)
+
+
+CONTRACT = KernelSuite(
+    "attention", "the kernel contract: out and lse against the certified oracles under derived "
+    "budgets, exact rules, metamorphic and temperature laws", PROPERTIES, CONTRACT_PLANS)
+LONG_CONTEXTS = KernelSuite(
+    "long_contexts", "out and lse on decode rows of 1e4..1e6 keys: keys on the sphere, attention "
+    "sinks, geometric weights (exact in closed form)",
+    [p for p in PROPERTIES if p.name in ("output_matches_oracle", "lse_matches_oracle")],
+    LONG_CONTEXT_PLANS)
+
+
+def reproduce(subject, name: str, recipe, device: str) -> tuple[str, bool]:
+    """Re-run one case of one contract property (``attnspec reproduce``): the text to show,
+    and whether the claim held."""
+    from attnspec.properties.attention.profiles import CONTRACT_PLANS
+    from attnspec.properties.engine.invoker import SubjectFailure
+
+    prop = {p.name: p for p in PROPERTIES}[name]
+    context = Context(subject, CONTRACT_PLANS["ci"])
+    head = f"{prop.name}: {prop.claim}\ncase: {recipe.describe()} on {device}"
+    try:
+        outcome = prop.check(context, recipe, device)
+    except SubjectFailure as failure:
+        return f"{head}\nVIOLATED: kernel {failure.kind}: {failure.message}", False
+    verdict = "VIOLATED" if outcome.ratio > 1 else "held"
+    return f"{head}\n{verdict}: worst error/tolerance {outcome.ratio:.3g}  {outcome.detail}", outcome.ratio <= 1

@@ -1,0 +1,146 @@
+"""One table and one JSON shape for every report, whatever the suites in it.
+
+The table has a row per property or law: its suite, verdict, how many examples (or random
+contexts) were checked, the worst error relative to what the claim allows (for a law, its
+statistic relative to its threshold), and where or why; then, for each violation, the claim,
+the shrunk counterexample and its reproducer, or the law's failing tests.
+"""
+
+from __future__ import annotations
+
+import math
+
+from attnspec.properties.engine.results import (ERROR, HELD, INCONCLUSIVE, NOT_APPLICABLE,
+                                                NOT_CHECKED, NOT_RUN, VIOLATED, Finding, Report,
+                                                finite_or_text)
+
+_REASON_STATUSES = (NOT_APPLICABLE, NOT_CHECKED, NOT_RUN, INCONCLUSIVE, ERROR)
+
+
+def _ratio(finding: Finding | None) -> str:
+    if finding is None:
+        return ""
+    return "inf" if math.isinf(finding.ratio) else f"{finding.ratio:.3g}"
+
+
+def _count(result) -> str:
+    if result.status in (NOT_APPLICABLE, NOT_CHECKED) and not result.examples:
+        return "-"
+    return str(result.examples)
+
+
+def _false_alarm(a: float) -> str:
+    return "0 (exact)" if a == 0 else f"{a:.0e}"
+
+
+def render_report(report: Report, verbose: bool = False) -> str:
+    """The report as a table a person can act on; ``verbose`` lists every test of every law."""
+    subject = report.subject
+    lines = [f"attnspec {report.command} {subject['selector']}  (effort {report.effort}"
+             + (f", dtypes {' '.join(subject['dtypes'])}" if "dtypes" in subject else "")
+             + (f", devices {' '.join(subject['devices_tested']) or 'none'}"
+                if "devices_tested" in subject else "") + ")"]
+    if subject.get("devices_absent"):
+        lines.append(f"  not tested on {', '.join(subject['devices_absent'])}: declared, but no "
+                     f"such device here")
+    lines += [f"  {note}" for note in report.notes]
+    suites = list(dict.fromkeys(r.suite for r in report.results))
+    show_suite = len(suites) > 1
+    width = max([len(r.name) for r in report.results] + [20])
+    swidth = max([len(s) for s in suites] + [5])
+    lines.append("")
+    lines.append((f"{'suite':<{swidth}}  " if show_suite else "")
+                 + f"{'property':<{width}}  {'verdict':<14}  {'examples':>8}  "
+                   f"{'worst err/tol':>13}  where / why")
+    for r in report.results:
+        if r.status in _REASON_STATUSES or (r.status == VIOLATED and not r.checks and r.reason
+                                              and r.worst is None):
+            why = r.reason
+        elif r.worst is not None and r.worst.detail:
+            why = r.worst.detail
+        else:
+            why = ""
+        if r.status == HELD and r.worst is not None and r.worst.ratio > 0 and r.worst.device:
+            why = f"{why}  [{r.worst.dtype}, {r.worst.device}]"
+        elif r.false_alarm is not None and r.status in (HELD, VIOLATED) and r.checks:
+            seed = "" if r.seed is None else f", seed {r.seed}"
+            why = f"{why}  [false alarm {_false_alarm(r.false_alarm)}{seed}]"
+        ratio = _ratio(r.worst) if r.status in (HELD, VIOLATED) else ""
+        lines.append((f"{r.suite:<{swidth}}  " if show_suite else "")
+                     + f"{r.name:<{width}}  {r.status:<14}  {_count(r):>8}  {ratio:>13}  {why}")
+        for c in r.checks:
+            if verbose or not c.held:
+                mark = "ok " if c.held else "FAIL"
+                lines.append(f"{'':<{width}}    {mark} {c.name}: {c.describe()}")
+    for r in report.results:
+        if r.status != VIOLATED or r.counterexample is None:
+            continue
+        ex = r.counterexample
+        lines += ["", f"VIOLATED {r.name}: {r.claim}",
+                  f"  counterexample ({ex.device}): {ex.case}", f"  {ex.detail}"]
+        if r.note:
+            lines.append(f"  note: {r.note}")
+        if ex.reproduce:
+            lines.append(f"  reproduce: {ex.reproduce['shell']}")
+    counts: dict[str, int] = {}
+    for r in report.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    lines += ["", f"{summary}  ({report.seconds:.1f} s)"]
+    if any(r.checks or r.false_alarm is not None for r in report.results):
+        lines.append("laws: examples are the random contexts drawn; worst err/tol is the test "
+                     "statistic over its threshold; each law's false-alarm rate is split over "
+                     "its tests (Bonferroni)")
+    return "\n".join(lines)
+
+
+def _finding_data(finding: Finding | None) -> dict | None:
+    if finding is None:
+        return None
+    return {
+        "ratio": None if math.isinf(finding.ratio) else finding.ratio,
+        "infinite": math.isinf(finding.ratio),
+        "detail": finding.detail,
+        "device": finding.device,
+        "dtype": finding.dtype,
+        "case": finding.data,
+        "description": finding.case,
+        "reproduce": finding.reproduce,
+    }
+
+
+def report_data(report: Report, version: str) -> dict:
+    """The report as data (``--json``): one shape for every suite."""
+    return {
+        "attnspec": version,
+        "command": report.command,
+        "subject": report.subject,
+        "effort": report.effort,
+        "notes": report.notes,
+        "seconds": report.seconds,
+        "violated": report.violated,
+        "errored": report.errored,
+        "results": [
+            {
+                "suite": r.suite,
+                "property": r.name,
+                "claim": r.claim,
+                "status": r.status,
+                "reason": r.reason,
+                "note": r.note,
+                "examples": r.examples,
+                "seconds": round(r.seconds, 3),
+                "worst": _finding_data(r.worst),
+                "counterexample": _finding_data(r.counterexample),
+                "false_alarm": r.false_alarm,
+                "seed": r.seed,
+                "checks": [{"name": c.name, "kind": c.kind, "statistic": finite_or_text(c.statistic),
+                            "threshold": finite_or_text(c.threshold), "held": c.held,
+                            "measured": finite_or_text(c.measured),
+                            "reference": finite_or_text(c.reference), "se": finite_or_text(c.se),
+                            "samples": c.samples, "note": c.note} for c in r.checks],
+                "numbers": r.numbers,
+            }
+            for r in report.results
+        ],
+    }

@@ -1,0 +1,133 @@
+"""The run options, defined once for the ``attnspec`` command and the pytest plugin.
+
+Each option is declared here once, with its help text; ``add_to_argparse`` gives it to the CLI
+as ``--NAME`` and ``add_to_pytest`` to the plugin as ``--attnspec-NAME``, with the same meaning
+and checks (``run_options`` validates the values and resolves aliases). Names kept from earlier
+versions are aliases: ``--profile`` and ``--size`` for ``--effort`` (``long`` for the thorough
+effort; ``--profile long`` runs the long-context suite only, as it always did), ``--law`` for
+``--property``. The effort vocabulary is the engine's (quick, ci, thorough); its help text is
+generated from what each suite does at each effort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from attnspec.properties.engine.suite import EFFORTS, RunOptions
+from attnspec.properties.suites import SUITES
+
+# Effort names kept from earlier versions: each is an effort, and for `check` a choice of suites.
+EFFORT_ALIASES = {"long": ("thorough", ("long_contexts",))}
+
+
+class OptionError(ValueError):
+    """A bad option value; str(error) is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the flag without dashes, e.g. "effort"
+    help: str
+    aliases: tuple[str, ...] = ()  # older flags with the same meaning, e.g. ("profile",)
+    type: type | None = None
+    metavar: str | None = None
+    repeatable: bool = False
+
+    def flags(self) -> list[tuple[str, str]]:
+        """(flag name, dest) for the option and each alias: an alias has a dest of its own, so
+        that a message can name the flag that was typed."""
+        base = self.name.replace("-", "_")
+        return [(self.name, base)] + [(a, f"{base}__{a}") for a in self.aliases]
+
+    def kwargs(self, flag: str) -> dict:
+        kw = {"help": self.help if flag == self.name else f"the same as --{self.name}",
+              "default": [] if self.repeatable else None}
+        if self.type is bool:
+            kw["action"] = "store_true"
+            kw["default"] = False
+        else:
+            kw["type"] = self.type
+            kw["metavar"] = self.metavar
+            if self.repeatable:
+                kw["action"] = "append"
+        return kw
+
+
+def _effort_help() -> str:
+    lines = []
+    for effort in EFFORTS:
+        parts = [f"{s.name}: {s.efforts()[effort]}" for s in SUITES if effort in s.efforts()]
+        lines.append(f"{effort} ({'; '.join(parts)})")
+    return ("how hard to look, one of: " + "; ".join(lines) + ". Default: ci. 'long' is the "
+            "thorough effort (with --profile: the long_contexts suite only)")
+
+
+def options() -> tuple[Option, ...]:
+    return (
+        Option("effort", _effort_help(), aliases=("profile", "size"), type=str, metavar="EFFORT"),
+        Option("suite", "run only this suite (repeatable; default: every suite that applies; "
+               "see 'attnspec list --suites')", type=str, metavar="NAME", repeatable=True),
+        Option("property", "run only this property or law (repeatable)", aliases=("law",),
+               type=str, metavar="NAME", repeatable=True),
+        Option("max-examples", "examples per property (overrides the effort's)", type=int,
+               metavar="N"),
+        Option("call-timeout", "per-call time limit for the kernel, in seconds (default from "
+               "the effort)", type=float, metavar="SECONDS"),
+        Option("json", "also write the report as JSON", type=str, metavar="PATH"),
+        Option("fail-fast", "stop after the first property that does not hold", type=bool),
+    )
+
+
+def add_to_argparse(parser) -> None:
+    for option in options():
+        for flag, dest in option.flags():
+            parser.add_argument(f"--{flag}", dest=dest, **option.kwargs(flag))
+
+
+def add_to_pytest(group) -> None:
+    for option in options():
+        for flag, dest in option.flags():
+            group.addoption(f"--attnspec-{flag}", dest=f"attnspec_{dest}", **option.kwargs(flag))
+
+
+def _given(get, option: Option):
+    """(value, flag) of the first of the option's flags that was given, or (None, name)."""
+    for flag, dest in option.flags():
+        value = get(dest)
+        if value not in (None, [], False):
+            return value, flag
+    return None, option.name
+
+
+def run_options(get, suites: tuple[str, ...] | None = None) -> RunOptions:
+    """Validate the options read by ``get(dest)`` (argparse or pytest) into RunOptions;
+    ``suites`` fixes the suites (a command that runs one suite)."""
+    by_name = {o.name: o for o in options()}
+    effort, flag = _given(get, by_name["effort"])
+    effort = effort or "ci"
+    chosen = suites or (tuple(_given(get, by_name["suite"])[0] or ()) or None)
+    if effort in EFFORT_ALIASES:
+        effort, only = EFFORT_ALIASES[effort]
+        if flag == "profile" and chosen is None:
+            chosen = only
+    if effort not in EFFORTS:
+        raise OptionError(f"unknown {flag} {effort!r}; choose from {', '.join(EFFORTS)} "
+                          f"(or {', '.join(EFFORT_ALIASES)})")
+    names = [s.name for s in SUITES]
+    for name in chosen or ():
+        if name not in names:
+            raise OptionError(f"unknown suite {name!r}; choose from {', '.join(names)}")
+    properties, flag = _given(get, by_name["property"])
+    known = {n for s in SUITES if chosen is None or s.name in chosen for n, _ in s.claims()}
+    for name in properties or ():
+        if name not in known:
+            listing = "'attnspec list --properties'"
+            raise OptionError(f"unknown {flag} {name!r}; choose from {', '.join(sorted(known))}"
+                              if flag == "law" else f"unknown {flag} {name!r}; see {listing}")
+    max_examples, call_timeout = get("max_examples"), get("call_timeout")
+    if max_examples is not None and max_examples < 1:
+        raise OptionError("--max-examples must be at least 1")
+    if call_timeout is not None and call_timeout <= 0:
+        raise OptionError("--call-timeout must be positive")
+    return RunOptions(effort, chosen, tuple(properties) if properties else None, max_examples,
+                      call_timeout, get("json"), bool(get("fail_fast")))

@@ -1,0 +1,65 @@
+"""The scaling_limits suite: the statistical laws of attention over long random contexts.
+
+Opened on no kernel, the laws sample the streaming Monte Carlo kernel (the paper's own
+sampler); opened on a kernel, they feed it exactly sampled random contexts (sources.py). Each
+law has a plan per effort with fixed seeds: ci takes seconds per law, thorough minutes; quick
+uses the ci plans (they are the smallest that still resolve each law at its false-alarm rate).
+"""
+
+from __future__ import annotations
+
+from attnspec.properties.engine.results import Result
+from attnspec.properties.engine.suite import Session, Suite, run_sessions
+from attnspec.properties.scaling_limits.catalogue import LAWS
+from attnspec.properties.scaling_limits.sources import KernelSource, StreamingSource
+
+PLAN_OF_EFFORT = {"quick": "ci", "ci": "ci", "thorough": "thorough"}
+
+
+class LawSession(Session):
+    suite = "scaling_limits"
+
+    def __init__(self, source, effort: str):
+        self.source = source
+        self.effort = effort
+        self.laws = {law.name: law for law in LAWS}
+
+    def names(self) -> list[str]:
+        return list(self.laws)
+
+    def claim(self, name: str) -> str:
+        return self.laws[name].claim
+
+    def run(self, name: str) -> Result:
+        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite)
+        result.numbers.setdefault("source", self.source.name)
+        return result
+
+
+class LawSuite(Suite):
+    name = "scaling_limits"
+    summary = ("statistical laws of attention over n random keys on the sphere (Bruno, Chen, Lin, "
+               "Polyanskiy, Rigollet 2026), each at a false-alarm rate of 1e-6 with fixed seeds")
+
+    def efforts(self) -> dict[str, str]:
+        return {"quick": "the ci plans", "ci": "fixed seeds, seconds per law",
+                "thorough": "fixed seeds, minutes per law"}
+
+    def claims(self) -> list[tuple[str, str]]:
+        return [(law.name, law.claim) for law in LAWS]
+
+    def open(self, subject, effort: str, call_timeout: float | None = None, **_) -> LawSession:
+        if subject is None:
+            return LawSession(StreamingSource(), effort)
+        kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
+        return LawSession(KernelSource(subject, **kwargs), effort)
+
+
+SCALING_LIMITS = LawSuite()
+
+
+def check_laws(source=None, effort: str = "ci", names=None, on_result=None) -> list[Result]:
+    """Run the laws (all, or ``names``) on ``source`` (default: the streaming Monte Carlo
+    kernel) at ``effort``: the Python form of ``attnspec laws check``."""
+    results, _ = run_sessions([LawSession(source or StreamingSource(), effort)], names, on_result)
+    return results

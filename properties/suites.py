@@ -1,0 +1,60 @@
+"""The index of suites: what ``attnspec check``, ``attnspec laws check`` and the pytest plugin run.
+
+    attention       the kernel contract (properties/attention/), every effort
+    long_contexts   out and lse on 1e4..1e6-key rows (properties/attention/), thorough only
+    scaling_limits  the statistical laws of long random contexts (properties/scaling_limits/)
+
+A paper's wing adds its suite here, and nothing to the CLI or the plugin. ``run`` opens every
+chosen suite that has a plan at the effort on one subject (a loaded kernel, or None for the
+wings' own samplers) and gathers one Report; a suite with no plan at the effort is named in the
+report, never silently left out.
+"""
+
+from __future__ import annotations
+
+import time
+
+from attnspec.properties.attention.suite import CONTRACT, LONG_CONTEXTS
+from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
+from attnspec.properties.engine.suite import NotApplicable, RunOptions, run_sessions
+from attnspec.properties.scaling_limits.suite import SCALING_LIMITS
+
+SUITES = (CONTRACT, LONG_CONTEXTS, SCALING_LIMITS)
+
+
+def subject_data(subject, name: str = "") -> dict:
+    """The subject as the report names it: a kernel's selector, declaration and devices."""
+    if subject is None:
+        return {"selector": name, "name": name}
+    return {"selector": subject.selector, "name": subject.name,
+            "declaration": subject.spec.to_declaration(), "dtypes": list(subject.spec.dtypes),
+            "devices_tested": list(subject.devices), "devices_absent": list(subject.absent_devices)}
+
+
+def run(subject, options: RunOptions, on_result=None, command: str = "check",
+        name: str = "") -> Report:
+    """Every chosen suite on ``subject`` at the options' effort, as one report."""
+    report = Report(subject_data(subject, name), options.effort, command=command)
+    start = time.perf_counter()
+    sessions = []
+    for suite in SUITES:
+        if options.suites is not None and suite.name not in options.suites:
+            continue
+        if options.properties is not None and not {n for n, _ in suite.claims()} & set(options.properties):
+            continue
+        unplanned = suite.unplanned(options.effort)
+        if unplanned:
+            report.notes.append(f"suite {suite.name}: not run at effort {options.effort}; "
+                                f"it {unplanned}")
+            continue
+        try:
+            sessions.append(suite.open(subject, options.effort, max_examples=options.max_examples,
+                                       call_timeout=options.call_timeout))
+        except NotApplicable as why:
+            for name_, claim in suite.claims():
+                report.results.append(Result(suite.name, name_, claim, NOT_APPLICABLE,
+                                             reason=str(why)))
+    results, _ = run_sessions(sessions, options.properties, on_result, options.fail_fast)
+    report.results.extend(results)
+    report.seconds = time.perf_counter() - start
+    return report
