@@ -5,7 +5,8 @@
 adds one test item per property or law of every suite that applies, with the node id
 ``attnspec[SELECTOR::suite::property]``: it passes when the claim holds, fails with the same
 report ``attnspec check`` prints when it is violated, and is skipped with the reason when it
-does not apply to the kernel's declaration. The options are those of ``attnspec check``
+does not apply to the kernel's declaration; a capability the kernel declares that nothing
+checks yet (``backward``) is an item skipped with that reason. The options are those of ``attnspec check``
 (properties/options.py), spelled ``--attnspec-NAME``. A selector that does not load stops the
 session with a usage error. The session-scoped fixture ``attnspec_kernel`` gives the loaded
 kernel (the first selector) to the user's own tests.
@@ -88,6 +89,11 @@ def pytest_collection_modifyitems(session, config, items):
                 items.append(PropertyItem.from_parent(
                     session, name=f"attnspec[{selector}::{suite_name}::{name}]",
                     selector=selector, suite=suite_name, property_name=name))
+            if options.properties is None:  # a declared capability nothing checks: a skip
+                for note in suite_session.notes():
+                    items.append(PropertyItem.from_parent(
+                        session, name=f"attnspec[{selector}::{suite_name}::{note.name}]",
+                        selector=selector, suite=suite_name, property_name=note.name, note=note))
 
 
 class PropertyViolated(Exception):
@@ -95,17 +101,20 @@ class PropertyViolated(Exception):
 
 
 class PropertyItem(pytest.Item):
-    def __init__(self, *, selector: str, suite: str, property_name: str, **kwargs):
+    def __init__(self, *, selector: str, suite: str, property_name: str, note=None, **kwargs):
         super().__init__(**kwargs)
         self.selector = selector
         self.suite = suite
         self.property_name = property_name
+        self.note = note  # a result that needs no run (e.g. "not checked"), shown as a skip
 
     def runtest(self):
         from attnspec.properties.engine.render import render_report
         from attnspec.properties.engine.results import NOT_APPLICABLE, Report
         from attnspec.properties.suites import subject_data
 
+        if self.note is not None:
+            pytest.skip(f"{self.note.status}: {self.note.reason}")
         subject, sessions = _sessions(self.config, self.selector)
         result = sessions[self.suite].run(self.property_name)
         if result.status == NOT_APPLICABLE:

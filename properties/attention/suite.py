@@ -16,20 +16,24 @@ from attnspec.properties.engine.driver import run_property
 from attnspec.properties.engine.results import NOT_CHECKED, Result
 from attnspec.properties.engine.suite import NotApplicable, Session, Suite
 
-BACKWARD_NOT_CHECKED = Result(
-    "attention", "gradients", "torch.autograd gradients dq, dk, dv are the exact gradients of "
-    "the forward semantics", NOT_CHECKED,
-    reason="the kernel declares backward=True; attnspec checks the forward pass only so far, "
-           "so its gradients are not checked")
+def unchecked_capabilities(suite: str, spec) -> list[Result]:
+    """A row for each capability the kernel declares that no property checks yet."""
+    if not spec.backward:
+        return []
+    return [Result(suite, "gradients", "torch.autograd gradients dq, dk, dv are the exact "
+                   "gradients of the forward semantics", NOT_CHECKED,
+                   reason="the kernel declares backward=True; attnspec checks the forward pass "
+                          "only so far, so its gradients are not checked")]
 
 
 class KernelSession(Session):
-    def __init__(self, suite: str, properties, subject, profile: Profile):
+    def __init__(self, suite: str, properties, subject, profile: Profile, notes=None):
         self.suite = suite
         self.properties = {p.name: p for p in properties}
         self.subject = subject
         self.profile = profile
         self.context = Context(subject, profile)
+        self._notes = notes
 
     def names(self) -> list[str]:
         return list(self.properties)
@@ -41,14 +45,19 @@ class KernelSession(Session):
         return run_property(self.properties[name], self.context, self.profile, self.suite)
 
     def notes(self) -> list[Result]:
-        return [BACKWARD_NOT_CHECKED] if self.suite == "attention" and self.subject.spec.backward else []
+        return [] if self._notes is None else self._notes(self.suite, self.subject.spec)
 
 
 class KernelSuite(Suite):
-    def __init__(self, name: str, summary: str, properties, plans: dict[str, Profile]):
+    """Properties of the contract run on a kernel; ``notes(suite, spec)`` gives the rows that
+    need no run (what the declaration asks for and nothing checks)."""
+
+    def __init__(self, name: str, summary: str, properties, plans: dict[str, Profile],
+                 notes=None):
         self.name, self.summary = name, summary
         self.properties = properties
         self.plans = plans
+        self.notes = notes
 
     def efforts(self) -> dict[str, str]:
         return {effort: plan.description for effort, plan in self.plans.items()}
@@ -61,12 +70,13 @@ class KernelSuite(Suite):
         if subject is None:
             raise NotApplicable("a suite of the kernel contract: give a kernel")
         profile = self.plans[effort].adjusted(max_examples, call_timeout)
-        return KernelSession(self.name, self.properties, subject, profile)
+        return KernelSession(self.name, self.properties, subject, profile, self.notes)
 
 
 CONTRACT = KernelSuite(
     "attention", "the kernel contract: out and lse against the certified oracles under derived "
-    "budgets, exact rules, metamorphic and temperature laws", PROPERTIES, CONTRACT_PLANS)
+    "budgets, exact rules, metamorphic and temperature laws", PROPERTIES, CONTRACT_PLANS,
+    notes=unchecked_capabilities)
 LONG_CONTEXTS = KernelSuite(
     "long_contexts", "out and lse on decode rows of 1e4..1e6 keys: keys on the sphere, attention "
     "sinks, geometric weights (exact in closed form)",

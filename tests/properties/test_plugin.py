@@ -52,3 +52,16 @@ def test_a_buggy_kernel_fails_with_the_report(tmp_path):
 def test_a_bad_selector_is_a_usage_error(tmp_path):
     done = pytest_in(tmp_path, "--attnspec-kernel", "nowhere:attention")
     assert done.returncode == 4 and "cannot import 'nowhere'" in done.stdout + done.stderr
+
+
+def test_a_declared_capability_nothing_checks_is_a_skip_with_the_reason(tmp_path):
+    (tmp_path / "with_backward.py").write_text(
+        "from attnspec.kernels.attention.dense import make_dense_kernel\n"
+        "attention = make_dense_kernel()\n"
+        "attention.attnspec = dict(attention.attnspec, backward=True)\n")
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{tmp_path / 'with_backward.py'}:attention",
+                     "--attnspec-effort", "quick", "--attnspec-max-examples", "2",
+                     "--attnspec-suite", "attention", "-rs")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "18 passed, 1 skipped" in done.stdout
+    assert "not checked: the kernel declares backward=True" in done.stdout
