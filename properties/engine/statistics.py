@@ -24,14 +24,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from attnspec.properties.engine.ratio import error_ratio
 
 
 def z_threshold(alpha: float, tests: int = 1) -> float:
-    """Two-sided normal critical value at alpha / tests (4.89 for alpha = 1e-6, one test)."""
-    return float(norm.isf(alpha / (2 * tests)))
+    """Two-sided normal critical value at alpha / tests (4.89 for alpha = 1e-6, one test): the
+    upper alpha / (2 tests) quantile, -Phi^-1(alpha / (2 tests)), accurate for tiny alpha."""
+    return float(-ndtri(alpha / (2 * tests)))
 
 
 def ks_threshold(alpha: float, samples: int, tests: int = 1) -> float:
