@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from attnspec.kernels.adapters.layout import from_blhd
 from attnspec.kernels.registry import BUILTINS, present_devices
 from attnspec.kernels.spec import KernelSpec, SpecError
+from attnspec.properties.engine.invoker import Invoker
 
 
 class LoadError(Exception):
@@ -33,6 +34,9 @@ class Subject:
     spec: KernelSpec
     devices: tuple[str, ...]  # declared and present here
     absent_devices: tuple[str, ...]  # declared but not present: reported, never silently dropped
+    # Every call of the kernel, by any suite, goes through this one invoker, so that a kernel
+    # that hung once is never called again in the run.
+    invoker: Invoker = field(default_factory=Invoker, repr=False, compare=False)
 
 
 def load_kernel(selector: str, spec: KernelSpec | dict | None = None) -> Subject:

@@ -21,16 +21,17 @@ class Call:
     seconds: float
 
 
-def call_attention(invoker: Invoker, fn, q, k, v, kwargs: dict, description: str) -> Call:
-    """``fn(q, k, v, **kwargs)`` under the invoker (``description`` names the call if it
-    hangs), its result checked for form."""
+def call_attention(invoker: Invoker, fn, q, k, v, kwargs: dict, description: str,
+                   timeout_s: float) -> Call:
+    """``fn(q, k, v, **kwargs)`` under the invoker within ``timeout_s`` (``description`` names
+    the call if it hangs), its result checked for form."""
     def call():
         result = fn(q, k, v, **kwargs)
         if q.device.type == "cuda":
             torch.cuda.synchronize(q.device)  # surface asynchronous errors inside the call
         return result
 
-    result, seconds = invoker(description, call)
+    result, seconds = invoker(description, call, timeout_s)
     out, lse = _unpack(result, q, v, bool(kwargs.get("return_lse")))
     return Call(out, lse, seconds)
 

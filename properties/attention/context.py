@@ -44,11 +44,11 @@ class Approximation:
 class Context:
     """One kernel under test, its invoker and plan; shared by all properties of a run."""
 
-    def __init__(self, subject, profile: Profile, invoker: Invoker | None = None):
+    def __init__(self, subject, profile: Profile):
         self.subject = subject
         self.spec: KernelSpec = subject.spec
         self.profile = profile
-        self.invoker = invoker or Invoker(profile.call_timeout_s)
+        self.invoker: Invoker = subject.invoker  # one per kernel: a hang is remembered by all
 
     # ------------------------------------------------------------------ for the properties
     def case(self, recipe: Recipe, device: str) -> AttentionCase:
@@ -61,7 +61,7 @@ class Context:
 
     def call_on_originals(self, case: AttentionCase) -> Call:
         return call_attention(self.invoker, self.subject.fn, case.q, case.k, case.v, case.kwargs,
-                              case.recipe.describe())
+                              case.recipe.describe(), self.profile.call_timeout_s)
 
     def problem(self, case: AttentionCase) -> AttentionProblem:
         return case.problem(self.spec.causal)

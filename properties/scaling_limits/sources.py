@@ -100,7 +100,8 @@ class KernelSource:
             device = "cpu" if "cpu" in subject.devices else (subject.devices[0] if subject.devices else None)
         self.device = device
         self.name = f"{subject.selector} ({self.dtype}, {device or 'no device'})"
-        self.invoker = Invoker(timeout_s)
+        self.invoker: Invoker = subject.invoker  # one per kernel: a hang is remembered by all
+        self.timeout_s = timeout_s
         self.max_elements = max_elements
 
     # ------------------------------------------------------------------ what can be read
@@ -136,7 +137,8 @@ class KernelSource:
     # ------------------------------------------------------------------ drawing
     def _call(self, q, k, v, kwargs, text):
         try:
-            call = call_attention(self.invoker, self.subject.fn, q, k, v, kwargs, text)
+            call = call_attention(self.invoker, self.subject.fn, q, k, v, kwargs, text,
+                                  self.timeout_s)
         except SubjectFailure as failure:
             raise SourceFailure(f"{failure.kind}: {failure.message} ({text})") from None
         return call.out, call.lse

@@ -8,7 +8,7 @@ uses the ci plans (they are the smallest that still resolve each law at its fals
 
 from __future__ import annotations
 
-from attnspec.properties.engine.results import Result
+from attnspec.properties.engine.results import NOT_RUN, Result
 from attnspec.properties.engine.suite import Session, Suite, run_sessions
 from attnspec.properties.scaling_limits.catalogue import LAWS
 from attnspec.properties.scaling_limits.sources import KernelSource, StreamingSource
@@ -31,6 +31,10 @@ class LawSession(Session):
         return self.laws[name].claim
 
     def run(self, name: str) -> Result:
+        hung_on = self.source.subject.invoker.hung_on if self.source.is_kernel else None
+        if hung_on is not None:
+            return Result(self.suite, name, self.claim(name), NOT_RUN,
+                          reason=f"the kernel hung earlier (on {hung_on})")
         result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite)
         result.numbers.setdefault("source", self.source.name)
         return result

@@ -72,11 +72,14 @@ def test_a_hang_is_reported_once_and_later_properties_are_not_run():
 
         time.sleep(3600)
 
-    options = RunOptions("quick", ("attention",), ("output_matches_oracle", "inputs_unchanged",
-                                                   "deterministic"), max_examples=3, call_timeout=0.5)
+    # every suite shares the kernel's one invoker: the laws do not call it again either
+    options = RunOptions("quick", ("attention", "scaling_limits"),
+                         ("output_matches_oracle", "inputs_unchanged", "deterministic",
+                          "critical_wmax_law"), max_examples=3, call_timeout=0.5)
     report = suites.run(subject(hangs), options)
     first, *rest = report.results
     assert first.status == "VIOLATED" and "no result after 0.5 s" in first.counterexample.detail
+    assert [r.name for r in rest] == ["inputs_unchanged", "deterministic", "critical_wmax_law"]
     assert all(r.status == "not run" and "hung earlier" in r.reason for r in rest)
     assert report.violated
 
