@@ -17,7 +17,7 @@ import torch
 from attnspec.kernels.attention.dense import make_dense_kernel
 from attnspec.properties.scaling_limits import (CriticalCase, KernelSource, Plan, SubcriticalCase, check_laws,
                                       critical_ipr_and_normaliser, critical_wmax_law,
-                                      subcritical_output_moments)
+                                      selectivity_threshold_scaling, subcritical_output_moments)
 from attnspec.properties.loading import Subject, load_kernel
 
 _dense = make_dense_kernel(torch.float64)
@@ -85,6 +85,15 @@ def test_mutant_kernels_fail_the_critical_law(mutant):
     verdict = critical_wmax_law.check(source, plan=SMALL)
     assert verdict.status == "VIOLATED"
     assert any(c.kind == "ks" and not c.held for c in verdict.checks)
+
+
+def test_a_kernel_that_ignores_scale_fails_the_threshold_law_without_an_error():
+    # Its W_max does not move with beta, so the fitted line is flat and its root (beta_half) is
+    # off the float range: a violation, never "attnspec itself failed" (it was, before).
+    source = KernelSource(load_kernel(f"{__file__}:ignores_scale"))
+    verdict = selectivity_threshold_scaling.check(source, "ci")
+    assert verdict.status == "VIOLATED", verdict.reason
+    assert any(c.kind == "z" and not c.held for c in verdict.checks)
 
 
 def test_a_context_cap_fails_the_subcritical_law():
