@@ -86,6 +86,8 @@ def add_to_argparse(parser) -> None:
 
 def add_to_pytest(group) -> None:
     for option in options():
+        if option.name == "fail-fast":  # pytest's own -x / --maxfail does this for its items
+            continue
         for flag, dest in option.flags():
             group.addoption(f"--attnspec-{flag}", dest=f"attnspec_{dest}", **option.kwargs(flag))
 

@@ -41,7 +41,8 @@ def _options(config):
     state = _state(config)
     if "options" not in state:
         try:
-            state["options"] = run_options(lambda dest: config.getoption(f"attnspec_{dest}"))
+            # options the plugin leaves to pytest (fail-fast: -x) read as not given
+            state["options"] = run_options(lambda dest: config.getoption(f"attnspec_{dest}", None))
         except OptionError as error:
             raise pytest.UsageError(f"attnspec: {error}") from None
     return state["options"]
@@ -117,6 +118,7 @@ class PropertyItem(pytest.Item):
             pytest.skip(f"{self.note.status}: {self.note.reason}")
         subject, sessions = _sessions(self.config, self.selector)
         result = sessions[self.suite].run(self.property_name)
+        _state(self.config).setdefault("results", {}).setdefault(self.selector, []).append(result)
         if result.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {result.reason}")
         if not result.ok:
@@ -131,6 +133,31 @@ class PropertyItem(pytest.Item):
 
     def reportinfo(self):
         return self.selector, None, f"attnspec {self.suite} {self.property_name}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """--attnspec-json PATH: the report of the kernel's run, in the shape ``attnspec check
+    --json`` writes (a list of such reports when several kernels were given)."""
+    config = session.config
+    if not config.getoption("attnspec_kernel") or not config.getoption("attnspec_json"):
+        return
+    import json
+
+    from attnspec import properties
+    from attnspec.properties.engine.render import report_data
+    from attnspec.properties.engine.results import Report
+    from attnspec.properties.suites import subject_data
+
+    state = _state(config)
+    reports = []
+    for selector in config.getoption("attnspec_kernel"):
+        subject, _ = _sessions(config, selector)
+        results = state.get("results", {}).get(selector, [])
+        report = Report(subject_data(subject), _options(config).effort, results,
+                        sum(r.seconds for r in results), command="pytest")
+        reports.append(report_data(report, properties.version()))
+    with open(config.getoption("attnspec_json"), "w") as f:
+        json.dump(reports[0] if len(reports) == 1 else reports, f, indent=2)
 
 
 @pytest.fixture(scope="session")

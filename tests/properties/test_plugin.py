@@ -33,8 +33,13 @@ def test_a_correct_kernel_passes_every_property_item(tmp_path):
 def test_the_options_are_those_of_the_command(tmp_path):
     done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-effort",
                      "quick", "--attnspec-max-examples", "3", "--attnspec-suite", "attention",
-                     "-vv")
+                     "-vv", "--attnspec-json", str(tmp_path / "report.json"))
     assert done.returncode == 0, done.stdout[-2000:]
+    import json
+
+    data = json.loads((tmp_path / "report.json").read_text())  # the shape `check --json` writes
+    assert data["subject"]["selector"] == "reference-dense" and data["effort"] == "quick"
+    assert len(data["results"]) == 17 and not data["violated"]
     assert "18 passed" in done.stdout  # 17 properties and the user's own test
     assert "attnspec[reference-dense::attention::deterministic] PASSED" in done.stdout, done.stdout
     bad = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-effort", "huge")
