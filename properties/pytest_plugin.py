@@ -50,9 +50,8 @@ def _options(config):
 
 def _sessions(config, selector: str) -> dict:
     """The loaded kernel's sessions, one per suite that applies (a hang is remembered)."""
-    from attnspec.properties.engine.suite import NotApplicable
     from attnspec.properties.loading import LoadError, load_kernel
-    from attnspec.properties.suites import SUITES
+    from attnspec.properties.suites import open_sessions
 
     state = _state(config).setdefault("kernels", {})
     if selector not in state:
@@ -60,20 +59,8 @@ def _sessions(config, selector: str) -> dict:
             subject = load_kernel(selector)
         except LoadError as error:
             raise pytest.UsageError(f"--attnspec-kernel: {error}") from None
-        options = _options(config)
-        sessions = {}
-        for suite in SUITES:
-            if options.suites is not None and suite.name not in options.suites:
-                continue
-            if suite.unplanned(options.effort):
-                continue
-            try:
-                sessions[suite.name] = suite.open(subject, options.effort,
-                                                  max_examples=options.max_examples,
-                                                  call_timeout=options.call_timeout)
-            except NotApplicable:
-                continue
-        state[selector] = (subject, sessions)
+        sessions, _, _ = open_sessions(subject, _options(config))  # a kernel: none inapplicable
+        state[selector] = (subject, {session.suite: session for session in sessions})
     return state[selector]
 
 

@@ -31,12 +31,11 @@ def subject_data(subject, name: str = "") -> dict:
             "devices_tested": list(subject.devices), "devices_absent": list(subject.absent_devices)}
 
 
-def run(subject, options: RunOptions, on_result=None, command: str = "check",
-        name: str = "") -> Report:
-    """Every chosen suite on ``subject`` at the options' effort, as one report."""
-    report = Report(subject_data(subject, name), options.effort, command=command)
-    start = time.perf_counter()
-    sessions = []
+def open_sessions(subject, options: RunOptions) -> tuple[list, list[str], list[Result]]:
+    """The sessions of every chosen suite on ``subject`` (the CLI and the plugin both run
+    these), with a note for each suite that has no plan at the effort and a not-applicable
+    result for each claim of a suite that cannot check the subject."""
+    sessions, notes, results = [], [], []
     for suite in SUITES:
         if options.suites is not None and suite.name not in options.suites:
             continue
@@ -44,16 +43,23 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
             continue
         unplanned = suite.unplanned(options.effort)
         if unplanned:
-            report.notes.append(f"suite {suite.name}: not run at effort {options.effort}; "
-                                f"it {unplanned}")
+            notes.append(f"suite {suite.name}: not run at effort {options.effort}; it {unplanned}")
             continue
         try:
             sessions.append(suite.open(subject, options.effort, max_examples=options.max_examples,
                                        call_timeout=options.call_timeout))
         except NotApplicable as why:
-            for name_, claim in suite.claims():
-                report.results.append(Result(suite.name, name_, claim, NOT_APPLICABLE,
-                                             reason=str(why)))
+            results += [Result(suite.name, name, claim, NOT_APPLICABLE, reason=str(why))
+                        for name, claim in suite.claims()]
+    return sessions, notes, results
+
+
+def run(subject, options: RunOptions, on_result=None, command: str = "check",
+        name: str = "") -> Report:
+    """Every chosen suite on ``subject`` at the options' effort, as one report."""
+    report = Report(subject_data(subject, name), options.effort, command=command)
+    start = time.perf_counter()
+    sessions, report.notes, report.results = open_sessions(subject, options)
     results, _ = run_sessions(sessions, options.properties, on_result, options.fail_fast)
     report.results.extend(results)
     report.seconds = time.perf_counter() - start

@@ -87,10 +87,9 @@ LONG_CONTEXTS = KernelSuite(
 def reproduce(subject, name: str, recipe, device: str) -> tuple[str, bool]:
     """Re-run one case of one contract property (``attnspec reproduce``): the text to show,
     and whether the claim held."""
-    from attnspec.properties.attention.profiles import CONTRACT_PLANS
     from attnspec.properties.engine.invoker import SubjectFailure
 
-    prop = {p.name: p for p in PROPERTIES}[name]
+    prop = next(p for p in CONTRACT.properties if p.name == name)
     context = Context(subject, CONTRACT_PLANS["ci"])
     head = f"{prop.name}: {prop.claim}\ncase: {recipe.describe()} on {device}"
     try:

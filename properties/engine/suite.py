@@ -1,12 +1,12 @@
 """What a suite is to the front door: a wing's checks, opened on one subject at one effort.
 
 A Suite names itself, says what each effort does (for the help text), lists its claims, and
-opens a Session on a subject (a loaded kernel, or None for a wing's own sampler) at an effort;
-``open`` returns None when the suite has nothing to run at that effort, with ``unplanned``
-saying why, and raises NotApplicable when the subject cannot be checked by it at all. A Session
-runs one property or law by name and gives Results; ``notes`` are results that need no run (a
-capability declared that nothing checks yet). ``run_sessions`` is the one loop every command
-and the pytest plugin use.
+opens a Session on a subject (a loaded kernel, or None for a wing's own sampler) at an effort
+it has a plan for (``unplanned`` says why not, where it has none); ``open`` raises
+NotApplicable when the subject cannot be checked by it at all. A Session runs one property or
+law by name and gives Results; ``notes`` are results that need no run (a capability declared
+that nothing checks yet). ``run_sessions`` is the loop every command uses (the pytest plugin
+runs a session's properties one item at a time).
 """
 
 from __future__ import annotations
