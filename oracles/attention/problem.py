@@ -19,7 +19,7 @@ import numpy as np
 CAUSAL_ALIGNMENTS = ("top_left", "bottom_right")
 
 
-def _exact_float64(name: str, array, ndim: int) -> np.ndarray:
+def exact_float64(name: str, array, ndim: int) -> np.ndarray:
     """``array`` as float64 without rounding; reject what is not a finite real array."""
     a = np.asarray(array)
     if a.dtype.kind not in "fiu":
@@ -78,9 +78,9 @@ class AttentionProblem:
         window=None,
         softcap: float | None = None,
     ) -> "AttentionProblem":
-        q = _exact_float64("q", q, 4)
-        k = _exact_float64("k", k, 4)
-        v = _exact_float64("v", v, 4)
+        q = exact_float64("q", q, 4)
+        k = exact_float64("k", k, 4)
+        v = exact_float64("v", v, 4)
         B, Hq, Lq, D = q.shape
         if k.shape[0] != B or v.shape[0] != B:
             raise ValueError(f"batch sizes differ: q {q.shape}, k {k.shape}, v {v.shape}")
@@ -107,7 +107,7 @@ class AttentionProblem:
             raise ValueError(f"causal must be one of {CAUSAL_ALIGNMENTS} or None, got {causal!r}")
 
         if alibi_slopes is not None:
-            alibi_slopes = _exact_float64("alibi_slopes", alibi_slopes, 1)
+            alibi_slopes = exact_float64("alibi_slopes", alibi_slopes, 1)
             if alibi_slopes.shape != (Hq,):
                 raise ValueError(f"alibi_slopes must have shape [{Hq}], got {alibi_slopes.shape}")
 
