@@ -43,7 +43,8 @@ oracles/attention/gradient_problem.py, evaluated in float64 here; B_ij = sum_c |
   GQA       each query head's share of dK and dV may be rounded to the input dtype and the G
             shares summed in it (FlashAttention-2 sums its per-head dk_expanded in the input
             dtype; so does autograd through a repeat_interleave done before the cast up):
-            + (u_in + gamma_(G-1)(u_in)) sum_h |share_h|.
+            + (u_in + gamma_(G-1)(u_in)) sum_h |share_h| + G eta_in (a share below the
+            normal range).
   underflow each rounding of a result below the normal range errs by up to eta, half the
             dtype's smallest subnormal, whatever the result's size: eta_a on P, on dS and dR
             (3), on each product term of the three products; eta_in on P and dR rounded
@@ -111,10 +112,12 @@ def gradient_budget(problem: GradientProblem, model: PrecisionModel) -> ErrorBud
         # GQA: each head's share may be rounded to the input dtype and the G shares summed in
         # it (FlashAttention-2's dk_expanded.sum, autograd through repeat_interleave before
         # the cast up): u_in + gamma_(G-1)(u_in) of the sum of the shares' magnitudes.
+        # Each share's rounding may also fall below the normal range: + G eta_in.
         u_in = UNIT_ROUNDOFF[model.input_dtype]
         u_sum = u_in + _gamma(f.group_size - 1, u_in)
-        dk = (dk + u_sum * dk_heads) * (1 + u_sum)
-        dv = (dv + u_sum * dv_heads) * (1 + u_sum)
+        floor = f.group_size * ETA[model.input_dtype]
+        dk = (dk + u_sum * dk_heads + floor) * (1 + u_sum)
+        dv = (dv + u_sum * dv_heads + floor) * (1 + u_sum)
     budgets = {"dq": dq, "dk": dk, "dv": dv}
     # natural scales are needed for the ulp floor of the result: bound |result| by |exact| +
     # error, with the exact gradient's magnitude from its float64 value
