@@ -39,11 +39,12 @@ def _needs_cuda() -> str | None:
     return None if "cuda" in present_devices() else "needs CUDA, and this machine has none"
 
 
-def _reference(factory_name: str, **kwargs):
+def _reference(module_name: str, factory_name: str, **kwargs):
     def build():
-        from attnspec.kernels.attention import dense, tiled
+        import importlib
 
-        return getattr(dense if "dense" in factory_name else tiled, factory_name)(**kwargs)
+        module = importlib.import_module(f"attnspec.kernels.attention.{module_name}")
+        return getattr(module, factory_name)(**kwargs)
 
     return build
 
@@ -61,9 +62,13 @@ def _flex(compiled: bool):
     def build():
         from attnspec.kernels.adapters.flex import make_flex_kernel
 
+        # FlexAttention has no backward on CPU (NotImplementedError, torch 2.13): its backward
+        # is declared, and checked, on CUDA alone.
+        cuda = "cuda" in present_devices()
         spec = KernelSpec(
             dtypes=ALL_DTYPES, devices=present_devices(), causal="bottom_right", alibi=True, mask=True,
-            gqa=True, window=True, softcap=True, lse=True,
+            gqa=True, window=True, softcap=True, lse=True, backward=cuda,
+            backward_devices=("cuda",) if cuda else None,
         )
         return make_flex_kernel(spec, compiled=compiled)
 
@@ -77,20 +82,24 @@ def _flex_compiled_unavailable() -> str | None:
 
 
 _SDPA_CPU_FEATURES = dict(causal="top_left", alibi=True, mask=True, gqa=True, window=True,
-                          accumulation="float32")
+                          accumulation="float32", backward=True)
 
 BUILTINS: dict[str, BuiltinKernel] = {
     k.name: k
     for k in [
         BuiltinKernel("reference-dense", "dense softmax(S)V, float32 accumulation, causal "
-                      "bottom-right", _reference("make_dense_kernel"), _always),
+                      "bottom-right", _reference("dense", "make_dense_kernel"), _always),
         BuiltinKernel("reference-dense-top-left", "dense, causal top-left",
-                      _reference("make_dense_kernel", alignment="top_left"), _always),
+                      _reference("dense", "make_dense_kernel", alignment="top_left"), _always),
         BuiltinKernel("reference-tiled", "tiled online softmax (64-key tiles) with LSE",
-                      _reference("make_tiled_kernel"), _always),
+                      _reference("tiled", "make_tiled_kernel"), _always),
         BuiltinKernel("reference-tiled-fa2", "tiled online softmax rounding P to the input "
                       "dtype before P@V, as FlashAttention-2 does",
-                      _reference("make_tiled_kernel", rounds_p=True), _always),
+                      _reference("tiled", "make_tiled_kernel", rounds_p=True), _always),
+        BuiltinKernel("reference-flash-backward", "the FlashAttention-2 tiled forward with a "
+                      "hand-written FlashAttention-2 backward (P recomputed from the LSE, P "
+                      "and dS rounded to the input dtype before their products)",
+                      _reference("flash_backward", "make_flash_backward_kernel"), _always),
         BuiltinKernel("sdpa", "torch SDPA, PyTorch's own backend choice",
                       _sdpa(None, dtypes=ALL_DTYPES, devices=present_devices(), **_SDPA_CPU_FEATURES),
                       _always),
@@ -104,19 +113,23 @@ BUILTINS: dict[str, BuiltinKernel] = {
         BuiltinKernel("sdpa-flash-cuda", "torch SDPA, FLASH_ATTENTION backend on CUDA",
                       _sdpa("flash", dtypes=("float16", "bfloat16"), devices=("cuda",),
                             causal="top_left", gqa=True, head_dim_multiple=8, max_head_dim=256,
-                            dv_equals_d=True),
+                            dv_equals_d=True, backward=True,
+                            # FlashAttention-2 accumulates dQ with atomics
+                            deterministic_backward=False),
                       _needs_cuda),
         BuiltinKernel("sdpa-efficient", "torch SDPA, EFFICIENT_ATTENTION backend (CUDA)",
                       _sdpa("efficient", dtypes=("float16", "bfloat16", "float32"),
                             devices=("cuda",), causal="top_left", alibi=True, mask=True,
-                            window=True, head_dim_multiple=8),
+                            window=True, head_dim_multiple=8, backward=True,
+                            # torch documents its backward as nondeterministic (atomics)
+                            deterministic_backward=False),
                       _needs_cuda),
         BuiltinKernel("sdpa-cudnn", "torch SDPA, CUDNN_ATTENTION backend (CUDA)",
                       _sdpa("cudnn", dtypes=("float16", "bfloat16"), devices=("cuda",),
                             causal="top_left", head_dim_multiple=8, max_head_dim=128,
-                            dv_equals_d=True),
+                            dv_equals_d=True, backward=True, deterministic_backward=False),
                       _needs_cuda),
-        BuiltinKernel("flex", "torch FlexAttention, eager", _flex(False), _always),
+        BuiltinKernel("flex", "torch FlexAttention, eager (backward on CUDA only)", _flex(False), _always),
         BuiltinKernel("flex-compiled", "torch FlexAttention through torch.compile",
                       _flex(True), _flex_compiled_unavailable),
     ]

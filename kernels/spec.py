@@ -15,6 +15,10 @@ the error budget is derived (docs/error-budget.md):
                                 lenient choice; declare False to be held to the tighter budget)
 
 and "scale" (default True: the kernel accepts ``scale=``), "deterministic" (default True),
+"deterministic_backward" (default True; False for a backward that accumulates with atomics, as
+FlashAttention's dQ does: then two backward calls may differ in their last bits),
+"backward_devices" (default: every declared device; e.g. ["cuda"] for FlexAttention, whose
+backward does not run on CPU),
 "head_dim_multiple" (default 1) and "max_head_dim" (default None: no limit) for kernels that
 support only some head dims (both D and Dv), and "dv_equals_d" (default False) for kernels that
 need Dv == D.
@@ -31,7 +35,7 @@ CAUSAL = ("bottom_right", "top_left")
 EMPTY_ROWS = ("zero", "nan")
 LAYOUTS = ("bhld", "blhd")
 FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic",
-            "dv_equals_d")
+            "deterministic_backward", "dv_equals_d")
 # The contract's keyword options, in one order, each with the capability that declares it.
 KEYWORD_CAPABILITY = {"causal": "causal", "alibi_slopes": "alibi", "mask": "mask",
                       "window": "window", "softcap": "softcap", "scale": "scale",
@@ -58,6 +62,8 @@ class KernelSpec:
     backward: bool = False
     scale: bool = True
     deterministic: bool = True
+    deterministic_backward: bool = True
+    backward_devices: tuple[str, ...] | None = None
     empty_rows: str = "zero"
     layout: str = "bhld"
     accumulation: str | None = None
@@ -73,6 +79,13 @@ class KernelSpec:
             raise SpecError("'dtypes' must name at least one of " + ", ".join(DTYPES))
         if not self.devices:
             raise SpecError("'devices' must name at least one of " + ", ".join(DEVICES))
+        if self.backward_devices is not None:
+            names = _names("backward_devices", self.backward_devices, DEVICES)
+            stray = [d for d in names if d not in self.devices]
+            if stray:
+                raise SpecError(f"'backward_devices' names {stray}, not among the declared "
+                                f"'devices' {list(self.devices)}")
+            object.__setattr__(self, "backward_devices", names)
         if self.causal not in (None,) + CAUSAL:
             raise SpecError(
                 f"'causal' must be 'bottom_right', 'top_left' or False, got {self.causal!r}"
@@ -124,6 +137,12 @@ class KernelSpec:
         return [name if getattr(self, name) else f"no {name}" for name in FEATURES
                 if getattr(self, name) != defaults[name]]
 
+    def differentiable_on(self) -> tuple[str, ...]:
+        """The devices whose backward the kernel declares (none without ``backward``)."""
+        if not self.backward:
+            return ()
+        return self.devices if self.backward_devices is None else self.backward_devices
+
     def supports_head_dim(self, d: int) -> bool:
         return d % self.head_dim_multiple == 0 and (self.max_head_dim is None or d <= self.max_head_dim)
 
@@ -158,6 +177,10 @@ class KernelSpec:
         out["dtypes"] = list(self.dtypes)
         out["devices"] = list(self.devices)
         out["causal"] = self.causal or False
+        if self.backward_devices is None:
+            del out["backward_devices"]
+        else:
+            out["backward_devices"] = list(self.backward_devices)
         return out
 
     def accumulation_for(self, input_dtype: str) -> str:

@@ -65,12 +65,16 @@ def make_dense_kernel(
         row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
         p = torch.exp(s - row_max)  # exactly 0 where masked
         total = p.sum(dim=-1, keepdim=True)
-        out = (p @ va) / total
-        out = torch.where(total > 0, out, torch.zeros_like(out))  # empty rows: 0, not 0/0
+        # Empty rows divide by 1, not 0, and take their 0 and -inf from torch.where: 0/0 or
+        # log 0 anywhere in the graph would make their gradients NaN (inf * 0 in backward).
+        nonempty = total > 0
+        safe_total = torch.where(nonempty, total, torch.ones_like(total))
+        out = torch.where(nonempty, (p @ va) / safe_total, torch.zeros_like(total))
         out = out.to(q.dtype)
         if not return_lse:
             return out
-        lse = (row_max + torch.log(total)).squeeze(-1)  # log 0 = -inf on empty rows
+        lse = torch.where(nonempty, row_max + torch.log(safe_total),
+                          torch.full_like(total, float("-inf"))).squeeze(-1)
         return out, lse
 
     dense_attention.__name__ = f"dense_attention_{acc_name}_{alignment}"
@@ -85,6 +89,7 @@ def make_dense_kernel(
         window=True,
         softcap=True,
         lse=True,
+        backward=True,  # torch autograd through the operations above
         empty_rows="zero",
         accumulation=acc_name,
         rounds_p=False,

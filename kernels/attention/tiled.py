@@ -85,10 +85,15 @@ def make_tiled_kernel(
             acc = acc * rescale + p_v @ va[:, :, keys].to(acc_dtype)
             row_max = new_max
 
-        out = torch.where(total > 0, acc / total, torch.zeros_like(acc)).to(q.dtype)
+        # Empty rows divide by 1 and take 0 and -inf from torch.where, so that no 0/0 or log 0
+        # enters the autograd graph (their gradients would be NaN).
+        nonempty = total > 0
+        safe_total = torch.where(nonempty, total, torch.ones_like(total))
+        out = torch.where(nonempty, acc / safe_total, torch.zeros_like(acc)).to(q.dtype)
         if not return_lse:
             return out
-        lse = (row_max + torch.log(total)).squeeze(-1)  # -inf on rows with no visible key
+        lse = torch.where(nonempty, row_max + torch.log(safe_total),
+                          torch.full_like(total, float("-inf"))).squeeze(-1)
         return out, lse
 
     name = f"tiled_attention_b{block_k}_{acc_name}_{alignment}" + ("_roundp" if rounds_p else "")
@@ -103,6 +108,7 @@ def make_tiled_kernel(
         window=True,
         softcap=True,
         lse=True,
+        backward=True,  # torch autograd through the tile loop
         empty_rows="zero",
         accumulation=acc_name,
         rounds_p=rounds_p,
