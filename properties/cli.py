@@ -178,9 +178,9 @@ def _list(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from attnspec.properties.attention.suite import CONTRACT, reproduce
+    from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, reproduce
 
-    if args.property not in dict(CONTRACT.claims()):
+    if args.property not in dict(CONTRACT.claims()) | dict(GRADIENTS.claims()):
         raise _Usage(f"unknown property {args.property!r}; see 'attnspec list --properties'")
     try:
         from attnspec.properties.attention.recipe import Recipe

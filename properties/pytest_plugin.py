@@ -5,8 +5,9 @@
 adds one test item per property or law of every suite that applies, with the node id
 ``attnspec[SELECTOR::suite::property]``: it passes when the claim holds, fails with the same
 report ``attnspec check`` prints when it is violated, and is skipped with the reason when it
-does not apply to the kernel's declaration; a capability the kernel declares that nothing
-checks yet (``backward``) is an item skipped with that reason. The options are those of ``attnspec check``
+does not apply to the kernel's declaration; a suite's note (a result that needs no run, such
+as a capability the kernel declares that nothing checks) is an item skipped with its reason.
+The options are those of ``attnspec check``
 (properties/options.py), spelled ``--attnspec-NAME``. A selector that does not load stops the
 session with a usage error. The session-scoped fixture ``attnspec_kernel`` gives the loaded
 kernel (the first selector) to the user's own tests.

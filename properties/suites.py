@@ -1,6 +1,7 @@
 """The index of suites: what ``attnspec check``, ``attnspec laws check`` and the pytest plugin run.
 
     attention       the kernel contract (properties/attention/), every effort
+    gradients       its backward: dq, dk, dv through autograd (properties/attention/), every effort
     long_contexts   out and lse on 1e4..1e6-key rows (properties/attention/), thorough only
     scaling_limits  the statistical laws of long random contexts (properties/scaling_limits/)
 
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 import time
 
-from attnspec.properties.attention.suite import CONTRACT, LONG_CONTEXTS
+from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEXTS
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
 from attnspec.properties.engine.suite import NotApplicable, RunOptions, run_sessions
 from attnspec.properties.scaling_limits.suite import SCALING_LIMITS
 
-SUITES = (CONTRACT, LONG_CONTEXTS, SCALING_LIMITS)
+SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS)
 
 
 def subject_data(subject, name: str = "") -> dict:

@@ -74,3 +74,54 @@ def _check_tensor(name, t, shape, dtype, device) -> None:
     if t.device != device:
         raise SubjectFailure("malformed", f"{name} is on {t.device}, expected {device} "
                                           f"(the device of q)")
+
+
+@dataclass
+class GradientCall:
+    out: torch.Tensor  # [B, Hq, Lq, Dv]
+    lse: torch.Tensor | None  # [B, Hq, Lq]
+    dq: torch.Tensor  # [B, Hq, Lq, D]
+    dk: torch.Tensor  # [B, Hk, Lk, D]
+    dv: torch.Tensor  # [B, Hk, Lk, Dv]
+    d_lse: torch.Tensor | None  # the dlse fed to the kernel, in the lse's dtype
+    seconds: float
+
+    def gradients(self) -> dict[str, torch.Tensor]:
+        return {"dq": self.dq, "dk": self.dk, "dv": self.dv}
+
+
+def call_backward(invoker: Invoker, fn, q, k, v, kwargs: dict, d_out, d_lse, description: str,
+                  timeout_s: float) -> GradientCall:
+    """Forward and backward under the invoker (docs/kernel-contract.md "Gradients"):
+    ``fn(q, k, v, **kwargs)`` on q, k, v made to require grad, then
+    ``torch.autograd.grad`` of L = <dO, out> (+ <dlse, lse> when the kernel returns lse, dlse
+    made a tensor of the lse's dtype from the float64 ``d_lse``). A gradient autograd finds
+    unconnected counts as zeros (``materialize_grads``): the oracle then judges it."""
+    def call():
+        for t in (q, k, v):
+            t.requires_grad_(True)
+        result = fn(q, k, v, **kwargs)
+        out, lse = _unpack(result, q, v, bool(kwargs.get("return_lse")))
+        if not out.requires_grad:
+            raise SubjectFailure("malformed", "the kernel declares backward, but its out is not "
+                                              "attached to q, k, v by autograd")
+        outputs, grads, fed = [out], [d_out], None
+        if lse is not None and d_lse is not None:
+            fed = torch.from_numpy(d_lse).to(dtype=lse.dtype, device=lse.device)
+            if not lse.requires_grad:
+                raise SubjectFailure("malformed", "the kernel declares backward and returns lse, "
+                                                  "but its lse is not attached to q, k by "
+                                                  "autograd: dlse cannot reach them")
+            outputs.append(lse)
+            grads.append(fed)
+        dq, dk, dv = torch.autograd.grad(outputs, (q, k, v), grads, allow_unused=True,
+                                         materialize_grads=True)
+        if q.device.type == "cuda":
+            torch.cuda.synchronize(q.device)
+        return out, lse, dq, dk, dv, fed
+
+    (out, lse, dq, dk, dv, fed), seconds = invoker(description, call, timeout_s)
+    for name, grad, x in (("dq", dq, q), ("dk", dk, k), ("dv", dv, v)):
+        _check_tensor(name, grad, tuple(x.shape), x.dtype, x.device)
+    return GradientCall(out.detach(), None if lse is None else lse.detach(), dq, dk, dv, fed,
+                        seconds)

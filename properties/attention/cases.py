@@ -56,16 +56,16 @@ class AttentionCase:
 
     def clone(self) -> "AttentionCase":
         """Deep copy (same values, same strides): the kernel under test may mutate its inputs."""
-        kw = {k: _clone_like(v) if isinstance(v, torch.Tensor) else v for k, v in self.kwargs.items()}
-        return AttentionCase(self.recipe, _clone_like(self.q), _clone_like(self.k),
-                             _clone_like(self.v), kw)
+        kw = {k: clone_like(v) if isinstance(v, torch.Tensor) else v for k, v in self.kwargs.items()}
+        return AttentionCase(self.recipe, clone_like(self.q), clone_like(self.k),
+                             clone_like(self.v), kw)
 
 
 def _exact(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
-def _clone_like(t: torch.Tensor) -> torch.Tensor:
+def clone_like(t: torch.Tensor) -> torch.Tensor:
     out = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=t.device)
     if t.storage_offset() or not t.is_contiguous():
         # Recreate the view inside a larger buffer so the storage offset survives too.
@@ -162,14 +162,14 @@ def build_case(recipe: Recipe, device: str | torch.device = "cpu") -> AttentionC
 
     return AttentionCase(
         r,
-        _place(q, dtype, device, r.layout),
-        _place(k, dtype, device, r.layout),
-        _place(v, dtype, device, r.layout),
+        place(q, dtype, device, r.layout),
+        place(k, dtype, device, r.layout),
+        place(v, dtype, device, r.layout),
         kwargs,
     )
 
 
-def _place(x: np.ndarray, dtype, device, layout: str) -> torch.Tensor:
+def place(x: np.ndarray, dtype, device, layout: str) -> torch.Tensor:
     """[B, H, L, D] values as a tensor of ``dtype`` on ``device`` in the recipe's layout."""
     t = torch.from_numpy(x).to(dtype)  # one rounding, float64 -> dtype
     if layout == "contiguous":
@@ -207,8 +207,8 @@ def _sphere_case(r: Recipe, device) -> AttentionCase:
     q = rng.standard_normal((B, Hq, Lq, D))
     q *= r.beta / (_scale_of(r) * np.linalg.norm(q, axis=-1, keepdims=True))
     dtype = TORCH_DTYPES[r.dtype]
-    kt = _place(k, dtype, device, "contiguous")
-    return AttentionCase(r, _place(q, dtype, device, "contiguous"), kt, kt.clone(), _options(r))
+    kt = place(k, dtype, device, "contiguous")
+    return AttentionCase(r, place(q, dtype, device, "contiguous"), kt, kt.clone(), _options(r))
 
 
 def _progression_case(r: Recipe, device) -> AttentionCase:
@@ -228,7 +228,7 @@ def _progression_case(r: Recipe, device) -> AttentionCase:
     v[..., 0] = 1.0
     v[..., 1] = j / Lk
     dtype = TORCH_DTYPES[r.dtype]
-    return AttentionCase(r, *(_place(x, dtype, device, "contiguous") for x in (q, k, v)),
+    return AttentionCase(r, *(place(x, dtype, device, "contiguous") for x in (q, k, v)),
                          _options(r))
 
 
@@ -247,5 +247,5 @@ def _sink_case(r: Recipe, device) -> AttentionCase:
     k[..., 0] = scores / _scale_of(r)
     v = rng.standard_normal((B, Hk, Lk, Dv))
     dtype = TORCH_DTYPES[r.dtype]
-    return AttentionCase(r, *(_place(x, dtype, device, "contiguous") for x in (q, k, v)),
+    return AttentionCase(r, *(place(x, dtype, device, "contiguous") for x in (q, k, v)),
                          _options(r))

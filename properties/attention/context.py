@@ -93,9 +93,13 @@ class Context:
             return "none of the declared devices is present"
         return None
 
+    def devices(self) -> list[str]:
+        """The devices cases are drawn on: those declared and present."""
+        return list(self.subject.devices)
+
     def draw_case(self, prop, draw) -> tuple[Recipe, str]:
         dtype = draw(st.sampled_from(self.spec.dtypes), label="dtype")
-        device = draw(st.sampled_from(self.subject.devices), label="device")
+        device = draw(st.sampled_from(self.devices()), label="device")
         recipe = draw(prop.draw(self.spec, dtype, self.profile.limits), label="recipe")
         return recipe, device
 
@@ -110,8 +114,10 @@ class Context:
     def finding(self, prop, case, outcome) -> Finding:
         recipe, device = case
         return Finding(outcome.ratio, outcome.detail, recipe.describe(), device, recipe.dtype,
-                       json.loads(recipe.to_json()),
-                       reproducer(self.subject.selector, prop.name, recipe, device))
+                       json.loads(recipe.to_json()), self.reproducer(prop.name, recipe, device))
+
+    def reproducer(self, name: str, recipe: Recipe, device: str) -> dict:
+        return reproducer(self.subject.selector, name, recipe, device)
 
 
 def as_float64(t: torch.Tensor) -> np.ndarray:

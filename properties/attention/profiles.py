@@ -7,6 +7,8 @@ contract (the ``attention`` suite):
             ~2 minutes per kernel on 2 CPU cores.
   thorough  ten times the examples, longer rows (a quarter of the cases are decode shapes with
             1021..16384 keys), with fresh randomness each run.
+gradients (the ``gradients`` suite): the contract's plans, but decode rows to 4099 keys (not
+  16384) in thorough.
 long contexts (the ``long_contexts`` suite; thorough only):
   thorough  out and lse only, on decode-shaped random contexts of 1e4..1e6 keys: unit keys on
             the sphere in the subcritical regime, and scores in arithmetic progression
@@ -57,4 +59,14 @@ LONG_CONTEXT_PLANS = {
                         # a call costs seconds at a million keys: shrink little, the case is
                         # long anyway
                         shrink_calls=4),
+}
+# The backward's plans take the contract's examples and limits (long rows to 4099 keys in
+# thorough, where every case also runs the backward and the exact gradients): measured, a ci
+# run of the gradients suite costs a built-in kernel less than its forward suite (docs/zoo.md).
+GRADIENT_PLANS = {
+    "quick": replace(CONTRACT_PLANS["quick"]),
+    "ci": replace(CONTRACT_PLANS["ci"], description="deterministic, less than the contract's ci"),
+    "thorough": replace(CONTRACT_PLANS["thorough"],
+                        limits=replace(CONTRACT_PLANS["thorough"].limits, long_kv_len=4099),
+                        description="10x examples, rows to 4k keys, fresh randomness"),
 }

@@ -54,6 +54,13 @@ class Recipe:
     return_lse: bool = False
     variant: float = 0.0  # in [0, 1): the transform parameter of a metamorphic property
 
+    # Gradients (the backward properties): the incoming dO, in q's dtype, drawn from N(0, 1)
+    # with both signs ("normal") or with each row made orthogonal to that row of the output
+    # ("orthogonal": D_i = <dO_i, O_i> ~ 0, where computing it cancels most), and its layout;
+    # with return_lse, dlse ~ N(0, 1) as well.
+    grad_out: str = "normal"
+    grad_layout: str = "contiguous"
+
     # Memory layout of the tensors handed to the kernel
     layout: str = "contiguous"  # "contiguous", "transposed" (a [B, L, H, D] buffer
     #                             permuted), "offset" (a slice with a storage offset)

@@ -14,7 +14,7 @@ keyword the kernel did not declare).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 
@@ -229,3 +229,17 @@ def recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(), **fix
     if fields.get("score_shift") and fields.get("scale") == 0.0:
         fields["score_shift"] = 0.0  # a zero scale cannot carry a score shift
     return Recipe(**fields)
+
+
+@st.composite
+def gradient_recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(),
+                     **fixed) -> Recipe:
+    """A recipe for a backward property: a forward recipe (``recipes``) and the incoming
+    gradient's regime: dO with both signs or orthogonal to the output row by row (where
+    forming D_i = <dO_i, O_i> cancels), in any layout. Near-one-hot P (large logit_scale),
+    Lq or Lk = 1, fully masked rows and GQA/MQA groups come from the forward draws."""
+    grad = {"grad_out": draw(st.sampled_from(["normal", "orthogonal"])),
+            "grad_layout": draw(st.sampled_from(["contiguous", "transposed", "offset"]))}
+    grad.update({name: fixed.pop(name) for name in list(fixed) if name in grad})
+    recipe = draw(recipes(spec, dtype, limits, **fixed))
+    return replace(recipe, **grad)

@@ -1,39 +1,34 @@
-"""The attention wing's suites: the kernel contract at every effort, and long contexts.
+"""The attention wing's suites: the kernel contract at every effort, its gradients, and long
+contexts.
 
-``contract`` runs every forward property (attention/forward/) on a kernel at the plan of the
-effort (attention/profiles.py). ``long_contexts`` runs the two oracle comparisons on decode
-rows of 1e4..1e6 keys (sphere keys, attention sinks, geometric weights: attention/strategies.py)
-and is planned at the thorough effort only: minutes per kernel. A kernel that declares
-``backward`` gets a row saying that gradients are not checked yet.
+``attention`` runs every forward property (attention/forward/) on a kernel at the plan of the
+effort (attention/profiles.py); ``gradients`` every backward property (attention/backward/),
+each not applicable to a kernel that does not declare ``backward``. ``long_contexts`` runs the
+two oracle comparisons on decode rows of 1e4..1e6 keys (sphere keys, attention sinks, geometric
+weights: attention/strategies.py) and is planned at the thorough effort only: minutes per
+kernel.
 """
 
 from __future__ import annotations
 
+from attnspec.properties.attention import backward
+from attnspec.properties.attention.backward.context import GradientContext
 from attnspec.properties.attention.context import Context
 from attnspec.properties.attention.forward import PROPERTIES
-from attnspec.properties.attention.profiles import CONTRACT_PLANS, LONG_CONTEXT_PLANS, Profile
+from attnspec.properties.attention.profiles import (CONTRACT_PLANS, GRADIENT_PLANS,
+                                                    LONG_CONTEXT_PLANS, Profile)
 from attnspec.properties.engine.driver import run_property
-from attnspec.properties.engine.results import NOT_CHECKED, Result
+from attnspec.properties.engine.results import Result
 from attnspec.properties.engine.suite import NotApplicable, Session, Suite
-
-def unchecked_capabilities(suite: str, spec) -> list[Result]:
-    """A row for each capability the kernel declares that no property checks yet."""
-    if not spec.backward:
-        return []
-    return [Result(suite, "gradients", "torch.autograd gradients dq, dk, dv are the exact "
-                   "gradients of the forward semantics", NOT_CHECKED,
-                   reason="the kernel declares backward=True; attnspec checks the forward pass "
-                          "only so far, so its gradients are not checked")]
 
 
 class KernelSession(Session):
-    def __init__(self, suite: str, properties, subject, profile: Profile, notes=None):
+    def __init__(self, suite: str, properties, subject, profile: Profile, context=Context):
         self.suite = suite
         self.properties = {p.name: p for p in properties}
         self.subject = subject
         self.profile = profile
-        self.context = Context(subject, profile)
-        self._notes = notes
+        self.context = context(subject, profile)
 
     def names(self) -> list[str]:
         return list(self.properties)
@@ -44,20 +39,16 @@ class KernelSession(Session):
     def run(self, name: str) -> Result:
         return run_property(self.properties[name], self.context, self.profile, self.suite)
 
-    def notes(self) -> list[Result]:
-        return [] if self._notes is None else self._notes(self.suite, self.subject.spec)
-
 
 class KernelSuite(Suite):
-    """Properties of the contract run on a kernel; ``notes(suite, spec)`` gives the rows that
-    need no run (what the declaration asks for and nothing checks)."""
+    """Properties of the contract run on a kernel through ``context`` (its class)."""
 
     def __init__(self, name: str, summary: str, properties, plans: dict[str, Profile],
-                 notes=None):
+                 context=Context):
         self.name, self.summary = name, summary
         self.properties = properties
         self.plans = plans
-        self.notes = notes
+        self.context = context
 
     def efforts(self) -> dict[str, str]:
         return {effort: plan.description for effort, plan in self.plans.items()}
@@ -70,13 +61,16 @@ class KernelSuite(Suite):
         if subject is None:
             raise NotApplicable("a suite of the kernel contract: give a kernel")
         profile = self.plans[effort].adjusted(max_examples, call_timeout)
-        return KernelSession(self.name, self.properties, subject, profile, self.notes)
+        return KernelSession(self.name, self.properties, subject, profile, self.context)
 
 
 CONTRACT = KernelSuite(
     "attention", "the kernel contract: out and lse against the certified oracles under derived "
-    "budgets, exact rules, metamorphic and temperature laws", PROPERTIES, CONTRACT_PLANS,
-    notes=unchecked_capabilities)
+    "budgets, exact rules, metamorphic and temperature laws", PROPERTIES, CONTRACT_PLANS)
+GRADIENTS = KernelSuite(
+    "gradients", "dq, dk, dv through torch autograd: against the exact gradients under derived "
+    "budgets, exact rules of the backward call, and oracle-free identities",
+    backward.PROPERTIES, GRADIENT_PLANS, context=GradientContext)
 LONG_CONTEXTS = KernelSuite(
     "long_contexts", "out and lse on decode rows of 1e4..1e6 keys: keys on the sphere, attention "
     "sinks, geometric weights (exact in closed form)",
@@ -89,8 +83,9 @@ def reproduce(subject, name: str, recipe, device: str) -> tuple[str, bool]:
     and whether the claim held."""
     from attnspec.properties.engine.invoker import SubjectFailure
 
-    prop = next(p for p in CONTRACT.properties if p.name == name)
-    context = Context(subject, CONTRACT_PLANS["ci"])
+    suite = next(s for s in (CONTRACT, GRADIENTS) if name in {p.name for p in s.properties})
+    prop = next(p for p in suite.properties if p.name == name)
+    context = suite.context(subject, suite.plans["ci"])
     head = f"{prop.name}: {prop.claim}\ncase: {recipe.describe()} on {device}"
     try:
         outcome = prop.check(context, recipe, device)

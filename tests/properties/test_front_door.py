@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attnspec.kernels.spec import KernelSpec
+from attnspec.properties.attention import backward
 from attnspec.properties import suites
 from attnspec.properties.cli import _parser, main
 from attnspec.properties.engine.render import render_report, report_data
@@ -46,16 +47,30 @@ def test_help_is_generated_from_every_suites_plans():
         assert word in text, word
 
 
-def test_a_declared_capability_nothing_checks_is_reported_not_silent():
+def test_gradients_are_checked_when_declared_and_not_applicable_otherwise():
     dense = load_kernel("reference-dense")
-    subject = Subject("dense-with-backward", "dense", dense.fn,
-                      KernelSpec(dtypes=("float32",), backward=True), ("cpu",), ())
-    report = suites.run(subject, RunOptions("quick", ("attention",), max_examples=2))
-    row = next(r for r in report.results if r.status == "not checked")
-    assert row.name == "gradients" and "backward=True" in row.reason
-    assert not report.violated and "gradients" in render_report(report)
-    plain = suites.run(dense, RunOptions("quick", ("attention",), max_examples=2))
-    assert all(r.status != "not checked" for r in plain.results)
+    forward_only = Subject("dense-forward-only", "dense", dense.fn,
+                           KernelSpec(dtypes=("float32",)), ("cpu",), ())
+    report = suites.run(forward_only, RunOptions("quick", ("gradients",), max_examples=2))
+    assert {r.status for r in report.results} == {"not applicable"}
+    assert all("backward=False" in r.reason for r in report.results)
+    checked = suites.run(dense, RunOptions("quick", ("gradients",), max_examples=2))
+    assert [r.name for r in checked.results] == list(backward.ORDER)
+    assert all(r.status == "held" and r.examples == 2 for r in checked.results), \
+        render_report(checked)
+
+
+def test_a_backward_declared_for_an_absent_device_is_not_run_with_the_reason():
+    dense = load_kernel("reference-dense")
+    cuda_only = Subject("dense", "dense", dense.fn,
+                        KernelSpec(dtypes=("float32",), devices=("cpu", "cuda"), backward=True,
+                                   backward_devices=("cuda",)), ("cpu",), ("cuda",))
+    report = suites.run(cuda_only, RunOptions("quick", ("gradients",), max_examples=2))
+    statuses = {r.name: r.status for r in report.results}
+    # the empty-row claim needs a mask or causal, which this declaration lacks
+    assert statuses.pop("gradients_finite_on_empty_rows") == "not applicable"
+    assert set(statuses.values()) == {"not run"}
+    assert "declared for cuda only" in report.results[0].reason
 
 
 def test_a_suite_without_a_plan_at_the_effort_is_named():

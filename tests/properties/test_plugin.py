@@ -25,9 +25,9 @@ def test_a_correct_kernel_passes_every_property_item(tmp_path):
     done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-profile",
                      "quick", "--attnspec-max-examples", "3")
     assert done.returncode == 0, done.stdout[-2000:]
-    # every suite that applies, as at the command line: 17 contract properties, 6 laws, and
-    # the user's own test
-    assert "24 passed" in done.stdout, done.stdout[-2000:]
+    # every suite that applies, as at the command line: 17 contract properties, 6 backward
+    # properties, 6 laws, and the user's own test
+    assert "30 passed" in done.stdout, done.stdout[-2000:]
 
 
 def test_the_options_are_those_of_the_command(tmp_path):
@@ -59,14 +59,14 @@ def test_a_bad_selector_is_a_usage_error(tmp_path):
     assert done.returncode == 4 and "cannot import 'nowhere'" in done.stdout + done.stderr
 
 
-def test_a_declared_capability_nothing_checks_is_a_skip_with_the_reason(tmp_path):
-    (tmp_path / "with_backward.py").write_text(
+def test_gradients_are_items_of_their_own_and_not_applicable_without_backward(tmp_path):
+    (tmp_path / "forward_only.py").write_text(
         "from attnspec.kernels.attention.dense import make_dense_kernel\n"
         "attention = make_dense_kernel()\n"
-        "attention.attnspec = dict(attention.attnspec, backward=True)\n")
-    done = pytest_in(tmp_path, "--attnspec-kernel", f"{tmp_path / 'with_backward.py'}:attention",
+        "attention.attnspec = dict(attention.attnspec, backward=False)\n")
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{tmp_path / 'forward_only.py'}:attention",
                      "--attnspec-effort", "quick", "--attnspec-max-examples", "2",
-                     "--attnspec-suite", "attention", "-rs")
+                     "--attnspec-suite", "gradients", "-rs")
     assert done.returncode == 0, done.stdout[-2000:]
-    assert "18 passed, 1 skipped" in done.stdout
-    assert "not checked: the kernel declares backward=True" in done.stdout
+    assert "6 skipped" in done.stdout
+    assert "the kernel declares backward=False" in done.stdout

@@ -1,0 +1,54 @@
+"""The kernel under test as the backward properties see it: the forward context, with cases
+that carry dO (attention/backward_case.py), calls through autograd, the exact gradients and
+their budgets. Cases are drawn only on the devices whose backward the kernel declares."""
+
+from __future__ import annotations
+
+from attnspec.oracles.attention.error_budget import ErrorBudget
+from attnspec.oracles.attention.exact_gradients import ExactGradients, exact_gradients
+from attnspec.oracles.attention.gradient_budget import gradient_budget
+from attnspec.oracles.attention.gradient_problem import GradientProblem
+from attnspec.properties.attention.backward_case import BackwardCase, build_backward_case
+from attnspec.properties.attention.calls import GradientCall, call_backward
+from attnspec.properties.attention.conformance import precision_model
+from attnspec.properties.attention.context import Context
+from attnspec.properties.attention.recipe import Recipe
+from attnspec.properties.attention.reproducer import reproducer
+
+
+class GradientContext(Context):
+    def backward_case(self, recipe: Recipe, device: str) -> BackwardCase:
+        return build_backward_case(recipe, device, self.spec.causal or "bottom_right")
+
+    def call_backward(self, case: BackwardCase) -> GradientCall:
+        """Forward and backward on a copy of the case (the originals stay as drawn)."""
+        return self.call_backward_on_originals(case.clone())
+
+    def call_backward_on_originals(self, case: BackwardCase) -> GradientCall:
+        f = case.forward
+        return call_backward(self.invoker, self.subject.fn, f.q, f.k, f.v, f.kwargs, case.d_out,
+                             case.d_lse, case.recipe.describe(), self.profile.call_timeout_s)
+
+    def gradient_problem(self, case: BackwardCase, call: GradientCall) -> GradientProblem:
+        return case.problem(self.spec.causal, call.d_lse)
+
+    def exact_gradients(self, problem: GradientProblem) -> ExactGradients:
+        return exact_gradients(problem)
+
+    def gradient_budget(self, problem: GradientProblem, dtype: str) -> ErrorBudget:
+        return gradient_budget(problem, precision_model(self.spec, dtype))
+
+    def reproducer(self, name: str, recipe: Recipe, device: str) -> dict:
+        return reproducer(self.subject.selector, name, recipe, device, backward=True)
+
+    # ------------------------------------------------------------------ for the driver
+    def devices(self) -> list[str]:
+        declared = self.spec.differentiable_on()
+        return [d for d in self.subject.devices if d in declared]
+
+    def unable(self) -> str | None:
+        reason = super().unable()
+        if reason is None and self.spec.backward and not self.devices():
+            return (f"the kernel's backward is declared for {', '.join(self.spec.differentiable_on())}"
+                    f" only, and no such device is present")
+        return reason
