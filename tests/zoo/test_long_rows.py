@@ -72,3 +72,34 @@ def test_long_profile_passes_every_correct_builtin(selector):
     assert not report.violated and not report.errored, [
         (r.name, r.status, r.counterexample and r.counterexample.detail)
         for r in report.results]
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward: a dQ accumulator kept in bfloat16 between key tiles errs by one rounding of a
+# partial sum per tile. On 255 keys sharing a component (score_shift: the partial sums of dQ
+# far exceed dQ itself) that exceeds the gradient budget; the correct backward passes, whether
+# autograd through a dense or tiled forward, FlashAttention-2's recompute, or PyTorch's own.
+BACKWARD_ZOO = Path(__file__).with_name("buggy_backward_kernels.py")
+LONG_GRADIENT_ROW = Recipe(q_len=2, kv_len=255, head_dim=64, value_dim=64, dtype="bfloat16",
+                           seed=7, score_shift=40.0)
+
+
+def gradient_ratio(selector: str) -> float:
+    from attnspec.properties.attention.backward import BACKWARD
+    from attnspec.properties.attention.backward.context import GradientContext
+    from attnspec.properties.attention.profiles import GRADIENT_PLANS
+
+    ctx = GradientContext(load_kernel(selector), GRADIENT_PLANS["thorough"])
+    return BACKWARD.by_name["gradients_match_oracle"].check(ctx, LONG_GRADIENT_ROW, "cpu").ratio
+
+
+@pytest.mark.parametrize("name", [fn.__name__ for fn in
+                                  import_file(str(BACKWARD_ZOO)).BACKWARD_LONG_ROW_ZOO])
+def test_a_backward_error_that_grows_with_the_row_fails_on_a_longer_row(name):
+    assert gradient_ratio(f"{BACKWARD_ZOO}:{name}") > 1
+
+
+@pytest.mark.parametrize("selector", ["reference-flash-backward", "reference-dense",
+                                      "reference-tiled", "sdpa-math", "sdpa-flash-cpu"])
+def test_correct_backward_passes_the_same_row(selector):
+    assert gradient_ratio(selector) <= 1
