@@ -108,7 +108,12 @@ def make_tiled_kernel(
         window=True,
         softcap=True,
         lse=True,
-        backward=True,  # torch autograd through the tile loop
+        # torch autograd through the tile loop, without P rounding only: with it, autograd
+        # rounds the gradient of each tile's P to the input dtype, and the gradient through
+        # the running maximum, zero in exact arithmetic, keeps a residual of that rounding on
+        # each tile's argmax key (1.3x the gradient budget seen in float16; docs/findings.md).
+        # The FlashAttention-2 backward of this kernel is flash_backward.py's.
+        backward=not rounds_p,
         empty_rows="zero",
         accumulation=acc_name,
         rounds_p=rounds_p,

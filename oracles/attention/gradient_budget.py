@@ -30,7 +30,10 @@ oracles/attention/gradient_problem.py, evaluated in float64 here; B_ij = sum_c |
             per row, the same for every key j of it, kept apart (below).
   softcap   t = 1 - tanh^2(r/c) from a tanh within 4 ulps of an argument with the score events'
             error: |dt| <= 2 t u_a e_ij / c + 10 u_a; dR error <= E t + |dS| |dt| + u_a |dR|.
-  rounding  with rounds_p, dR is rounded to the input dtype before the products: + u_in |dR|.
+  rounding  with rounds_p, dR is rounded to the input dtype before the products: + u_in |dR|;
+            and dP may be too (autograd through a forward that rounds P before P V rounds the
+            gradient reaching a tile's unnormalised weights w = exp(s - m_running) <= 1):
+            + P u_in |dP| + min(P n, 1) eta_in on dS.
   D's share row i's error dD_i enters dR_ij as P_ij t_ij dD_i for every j, hence dQ_i as
             |scale| dD_i |sum_j P_ij t_ij k_j| (the signs of k kept: the attention-weighted
             mean key, often far smaller than sum_j P_ij |k_j|), and dK_j as
@@ -89,7 +92,8 @@ def gradient_budget(problem: GradientProblem, model: PrecisionModel) -> ErrorBud
     backward pass of precision ``model`` on ``problem`` (module docstring)."""
     f = problem.forward
     out, lse, _ = attention64(f)
-    forward = error_budget(f, out, model, exact_lse=lse).worst_case
+    with np.errstate(over="ignore"):  # a vacuous (infinite) forward budget stays inf
+        forward = error_budget(f, out, model, exact_lse=lse).worst_case
     d_lse = problem.d_lse_or_zeros()
     visible = visible_keys(f)
     distance = alibi_distance(f) if f.alibi_slopes is not None else None
@@ -101,8 +105,10 @@ def gradient_budget(problem: GradientProblem, model: PrecisionModel) -> ErrorBud
     for b in range(f.batch):
         for h in range(f.q_heads):
             g = h // f.group_size
-            parts = _head(problem, model, b, h, visible[b, h], distance, out[b, h], lse[b, h],
-                          forward["out"][b, h], forward["lse"][b, h], d_lse[b, h])
+            # inf * 0 (a vacuous bound on a term that is exactly zero) is NaN, made inf below
+            with np.errstate(invalid="ignore", over="ignore"):
+                parts = _head(problem, model, b, h, visible[b, h], distance, out[b, h],
+                              lse[b, h], forward["out"][b, h], forward["lse"][b, h], d_lse[b, h])
             dq[b, h] = parts[0]
             dk[b, g] += parts[1]
             dv[b, g] += parts[2]
@@ -196,6 +202,14 @@ def _head(problem, model, b, h, visible, distance, o, lse, out_budget, lse_budge
               + _times(g_dv * big_b, p_1tau) + _times(d_err[:, None], p_tau)
               + 2 * u_a * p * (abs_dp + abs_delta) + u_a * np.abs(ds)
               + p_abs * (np.abs(dp - delta[:, None]) + 3))
+    if model.rounds_p:
+        # autograd through a forward that rounds P before P V rounds dP = dO V^T in turn, as
+        # the gradient of the unnormalised weights w = exp(s - m) of a tile (m the running
+        # maximum then): relative u_in, and eta_in absolute below the normal range, which
+        # times w <= 1 (and w = P l <= P n) errs dS by <= min(P n, 1) eta_in
+        n_row = visible.sum(axis=-1, keepdims=True)
+        ds_err = ds_err + p_1tau * u_in * abs_dp + np.minimum(n_row * p_1tau, 1.0) * ETA[
+            model.input_dtype]
     pt = p * t  # the weight D's error carries into dR_ij
     if f.softcap is not None:
         dt = 2 * t * u_a * events / f.softcap + 10 * u_a
@@ -233,6 +247,21 @@ def _times(bound: np.ndarray, factor: np.ndarray) -> np.ndarray:
 
 def gradients64(problem: GradientProblem) -> dict[str, np.ndarray]:
     """dq, dk, dv evaluated in float64 (for sizing budgets and identities, not for judging)."""
+    return {name: _dense_gradients(problem)[name] for name in GRADIENTS}
+
+
+def largest_intermediate(problem: GradientProblem) -> float:
+    """The largest magnitude a backward pass must hold in its input dtype: of dQ, of each query
+    head's share of dK and dV (GQA sums them in the input dtype), of dP and of dS (rounded to
+    the input dtype under rounds_p). A case where it exceeds the dtype's range cannot be
+    computed in that dtype by any kernel (float64 evaluation; its relative error is ~1e-15)."""
+    g = _dense_gradients(problem)
+    return float(max((np.max(np.abs(g[name]), initial=0.0)
+                      for name in ("dq", "dk_heads", "dv_heads", "dp", "ds"))))
+
+
+def _dense_gradients(problem: GradientProblem) -> dict[str, np.ndarray]:
+    """The contract's gradients in float64, densely, with the per-head shares and dP, dS."""
     f = problem.forward
     out, lse, empty = attention64(f)
     visible = visible_keys(f)
@@ -252,11 +281,14 @@ def gradients64(problem: GradientProblem) -> dict[str, np.ndarray]:
     with np.errstate(over="ignore", invalid="ignore"):
         p = np.where(visible, np.exp(np.where(visible, s, 0.0) - finite_lse), 0.0)
     delta = np.where(empty, 0.0, np.sum(problem.d_out * out, axis=-1) - d_lse)
-    dr = p * (problem.d_out @ np.swapaxes(v, -1, -2) - delta[..., None]) * t
+    dp = problem.d_out @ np.swapaxes(v, -1, -2)  # [B, Hq, Lq, Lk]
+    ds = p * (dp - delta[..., None])
+    dr = ds * t
     dq = scale * (dr @ k)
     dk_heads = scale * (np.swapaxes(dr, -1, -2) @ f.q)  # [B, Hq, Lk, D]
     dv_heads = np.swapaxes(p, -1, -2) @ problem.d_out  # [B, Hq, Lk, Dv]
     B, Hk = f.batch, f.kv_heads
     dk = dk_heads.reshape(B, Hk, G, *dk_heads.shape[2:]).sum(axis=2)
     dv = dv_heads.reshape(B, Hk, G, *dv_heads.shape[2:]).sum(axis=2)
-    return {"dq": dq, "dk": dk, "dv": dv}
+    return {"dq": dq, "dk": dk, "dv": dv, "dk_heads": dk_heads, "dv_heads": dv_heads,
+            "dp": np.where(visible, dp, 0.0), "ds": ds}

@@ -4,12 +4,17 @@ their budgets. Cases are drawn only on the devices whose backward the kernel dec
 
 from __future__ import annotations
 
+import torch
+from hypothesis import assume
+from hypothesis.control import currently_in_test_context
+
 from attnspec.oracles.attention.error_budget import ErrorBudget
 from attnspec.oracles.attention.exact_gradients import ExactGradients, exact_gradients
-from attnspec.oracles.attention.gradient_budget import gradient_budget
+from attnspec.oracles.attention.gradient_budget import gradient_budget, largest_intermediate
 from attnspec.oracles.attention.gradient_problem import GradientProblem
 from attnspec.properties.attention.backward_case import BackwardCase, build_backward_case
 from attnspec.properties.attention.calls import GradientCall, call_backward
+from attnspec.properties.attention.cases import TORCH_DTYPES
 from attnspec.properties.attention.conformance import precision_model
 from attnspec.properties.attention.context import Context
 from attnspec.properties.attention.recipe import Recipe
@@ -18,7 +23,20 @@ from attnspec.properties.attention.reproducer import reproducer
 
 class GradientContext(Context):
     def backward_case(self, recipe: Recipe, device: str) -> BackwardCase:
-        return build_backward_case(recipe, device, self.spec.causal or "bottom_right")
+        """The case of ``recipe``; one whose gradients (or their intermediates) leave the
+        range of its dtype is rejected: no kernel can compute them in it."""
+        case = build_backward_case(recipe, device, self.spec.causal or "bottom_right")
+        problem = case.problem(self.spec.causal, None if case.d_lse is None else
+                               torch.from_numpy(case.d_lse))
+        largest = largest_intermediate(problem)
+        # half the range: a sum of two in-range terms, or one rounding up, stays finite
+        in_range = largest < torch.finfo(TORCH_DTYPES[recipe.dtype]).max / 2
+        if currently_in_test_context():
+            assume(in_range)
+        elif not in_range:  # attnspec reproduce, outside a search
+            raise ValueError(f"this case's gradients reach {largest:.3g}, beyond what "
+                             f"{recipe.dtype} can hold: no kernel can compute them in it")
+        return case
 
     def call_backward(self, case: BackwardCase) -> GradientCall:
         """Forward and backward on a copy of the case (the originals stay as drawn)."""

@@ -36,8 +36,8 @@ def _sum_against(label: str, sums: np.ndarray, expected: np.ndarray,
     if outcome.ratio == 0:
         return outcome
     index = np.unravel_index(int(np.argmax(error_ratio(sums - expected, tolerance))), sums.shape)
-    return Outcome(outcome.ratio, f"{outcome.detail} (the kernel's sum {sums[index]!r}, "
-                                  f"expected {expected[index]!r})")
+    return Outcome(outcome.ratio, f"{outcome.detail} (the kernel's sum {float(sums[index])!r}, "
+                                  f"expected {float(expected[index])!r})")
 
 
 def _gamma(n: int) -> float:
