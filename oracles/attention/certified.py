@@ -174,8 +174,15 @@ def certified_attention(
         raise ValueError(f"digits must be positive, got {digits}")
     # Guard bits: the ball operations lose a few bits per step and log2(Lk) in the sums.
     bits = int(math.ceil(digits * LOG2_10)) + 32 + int(math.log2(problem.kv_len + 1))
+    return certify_doubling(lambda b: _certify_at(problem, b), digits, bits, max_precision_bits)
+
+
+def certify_doubling(attempt, digits: float, bits: int, max_precision_bits: int):
+    """``attempt(bits)`` at ``bits`` (capped), doubling the precision until the result's
+    ``digits`` reach ``digits``; ArithmeticError once the cap does not suffice."""
+    bits = min(bits, max_precision_bits)
     while True:
-        result = _certify_at(problem, bits)
+        result = attempt(bits)
         if result.digits >= digits:
             return result
         if bits >= max_precision_bits:

@@ -53,6 +53,7 @@ import flint
 import numpy as np
 from attnspec.oracles.attention.certified import (
     LOG2_10,
+    certify_doubling,
     _arb_matrix,
     _arb_precision,
     _arb_to_mpf,
@@ -116,16 +117,7 @@ def certified_gradients(
         + int(math.log2(p.kv_len + 1))
         + int(math.log2(p.group_size * p.q_len + 1))
     )
-    bits = min(bits, max_precision_bits)  # the cap holds from the first try
-    while True:
-        result = _certify_at(problem, bits)
-        if result.digits >= digits:
-            return result
-        if bits >= max_precision_bits:
-            raise ArithmeticError(
-                f"only {result.digits:.1f} of {digits} digits certified at {bits} bits"
-            )
-        bits = min(2 * bits, max_precision_bits)
+    return certify_doubling(lambda b: _certify_at(problem, b), digits, bits, max_precision_bits)
 
 
 def _radius(x: flint.arb) -> float:

@@ -32,7 +32,8 @@ def _sum_against(label: str, sums: np.ndarray, expected: np.ndarray,
                  tolerance: np.ndarray) -> Outcome:
     """The worst |sums - expected| / tolerance over [B, Hk, C] (the engine's one ratio rule),
     named by ``label`` and the element, with both values."""
-    outcome = ratio_outcome(sums - expected, tolerance, label)
+    with np.errstate(invalid="ignore"):  # inf - inf in a kernel's non-finite sums: NaN
+        outcome = ratio_outcome(sums - expected, tolerance, label)
     if outcome.ratio == 0:
         return outcome
     index = np.unravel_index(int(np.argmax(error_ratio(sums - expected, tolerance))), sums.shape)
@@ -56,8 +57,9 @@ def key_gradients_sum_to_zero(ctx, recipe, device):
     dk = as_float64(call.dk)  # [B, Hk, Lk, D]
     budget = ctx.gradient_budget(problem, recipe.dtype).in_force("dk")
     n = dk.shape[2]
-    tolerance = budget.sum(axis=2) + _gamma(n) * np.abs(dk).sum(axis=2)
-    return _sum_against("sum over keys of dk [b, kv head, feature]", dk.sum(axis=2),
+    with np.errstate(invalid="ignore"):  # a kernel's inf and -inf sum to NaN: a violation
+        sums, tolerance = dk.sum(axis=2), budget.sum(axis=2) + _gamma(n) * np.abs(dk).sum(axis=2)
+    return _sum_against("sum over keys of dk [b, kv head, feature]", sums,
                         np.zeros_like(tolerance), tolerance)
 
 
@@ -76,7 +78,9 @@ def value_gradients_sum_to_output_gradients(ctx, recipe, device):
     per_group = d_out.reshape(f.batch, f.kv_heads, f.group_size * f.q_len, f.value_dim)
     expected = per_group.sum(axis=2)  # [B, Hk, Dv]
     budget = ctx.gradient_budget(problem, recipe.dtype).in_force("dv")
-    tolerance = (budget.sum(axis=2) + _gamma(dv.shape[2]) * np.abs(dv).sum(axis=2)
-                 + _gamma(per_group.shape[2]) * np.abs(per_group).sum(axis=2))
-    return _sum_against("sum over keys of dv [b, kv head, feature]", dv.sum(axis=2), expected,
+    with np.errstate(invalid="ignore"):  # a kernel's inf and -inf sum to NaN: a violation
+        sums = dv.sum(axis=2)
+        tolerance = (budget.sum(axis=2) + _gamma(dv.shape[2]) * np.abs(dv).sum(axis=2)
+                     + _gamma(per_group.shape[2]) * np.abs(per_group).sum(axis=2))
+    return _sum_against("sum over keys of dv [b, kv head, feature]", sums, expected,
                         tolerance)
