@@ -409,8 +409,8 @@ def dq_accumulated_in_half(q, k, v, **kw):
     sums far larger than the final dQ) it is 10-50 times at 256-1024 keys. Caught by
     gradients_match_oracle: 1.5-7x its budget on 64-1024 keys with 16 query rows
     (docs/error-budget.md "Gradients"), 1.3x on 2 rows of 255 keys sharing a component
-    (score_shift; tests/zoo/test_long_rows.py), 1.08x on the ci effort's case (17 keys,
-    float16): caught, only just."""
+    (score_shift; tests/zoo/test_long_rows.py); at ci only just, when the search meets a case
+    where it shows (1.08x on 17 keys in float16), and not on every run."""
     return _hand_written(q, k, v, "dq_half", **kw)
 
 
@@ -453,12 +453,14 @@ BACKWARD_ZOO = [
     delta_term_missing, lse_gradient_ignored, unnormalised_p_in_backward, nan_grad_on_empty_rows,
     dk_missing_scale, softcap_backward_missing_dtanh, alibi_missing_in_backward,
     causal_top_left_in_backward, window_off_by_one_in_backward, backward_mask_ignores_heads,
-    short_rows_read_past_the_tile, gqa_dkdv_last_head_wins, dq_accumulated_in_half,
+    short_rows_read_past_the_tile, gqa_dkdv_last_head_wins,
     nondeterministic_dq_declared_deterministic, writes_into_grad_output,
     assumes_contiguous_grad_output,
 ]
-# Also held to a fixed longer row (tests/zoo/test_long_rows.py): an error that grows with the
-# number of key tiles and the size of dQ's partial sums, caught at ci only just (1.08x).
+# Held to a fixed longer row (tests/zoo/test_long_rows.py), not to the ci search: an error that
+# grows with the number of key tiles and the size of dQ's partial sums. One ci run caught it at
+# 1.08x on a 17-key case, another (the same seed, in a pytest-xdist worker) drew no case where
+# it shows: hypothesis's later draws shift with the process (docs/architecture.md).
 BACKWARD_LONG_ROW_ZOO = [dq_accumulated_in_half]
 
 

@@ -234,7 +234,8 @@ def verdict(kernel, case: Case, want, control_error=None) -> str | None:
 
 
 def test_every_buggy_kernel_has_a_case():
-    assert sorted(CASES) == sorted(NEUTRAL) == sorted(fn.__name__ for fn in ZOO.BACKWARD_ZOO)
+    assert sorted(CASES) == sorted(NEUTRAL) == sorted(
+        fn.__name__ for fn in ZOO.BACKWARD_ZOO + ZOO.BACKWARD_LONG_ROW_ZOO)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -257,7 +258,7 @@ def test_the_bug_is_real_and_the_controls_pass(name):
 def test_declarations():
     from attnspec.kernels.spec import KernelSpec
 
-    for fn in ZOO.BACKWARD_ZOO + ZOO.CONTROLS_BACKWARD:
+    for fn in ZOO.BACKWARD_ZOO + ZOO.BACKWARD_LONG_ROW_ZOO + ZOO.CONTROLS_BACKWARD:
         spec = KernelSpec.from_declaration(fn.attnspec)
         assert spec.backward and spec.deterministic, fn.__name__
         doc = " ".join((fn.__doc__ or "").split())

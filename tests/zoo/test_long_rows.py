@@ -76,7 +76,7 @@ def test_long_profile_passes_every_correct_builtin(selector):
 
 # ---------------------------------------------------------------------------------------------
 # The backward: a dQ accumulator kept in bfloat16 between key tiles errs by one rounding of a
-# partial sum per tile, an error the ci search catches only just (1.08x). On 255 keys sharing a
+# partial sum per tile, an error the ci search meets on some runs only (1.08x). On 255 keys sharing a
 # component (score_shift: the partial sums of dQ far exceed dQ itself) it exceeds the gradient
 # budget 1.3x; the correct backward passes, whether autograd through a dense or tiled forward,
 # FlashAttention-2's recompute, or PyTorch's own.
