@@ -91,7 +91,8 @@ def gradient_budget(problem: GradientProblem, model: PrecisionModel) -> ErrorBud
     """Worst-case budgets "dq" [B, Hq, Lq, D], "dk" [B, Hk, Lk, D], "dv" [B, Hk, Lk, Dv] of a
     backward pass of precision ``model`` on ``problem`` (module docstring)."""
     f = problem.forward
-    out, lse, _ = attention64(f)
+    exact = _dense_gradients(problem)  # float64 gradients, and the forward they come from
+    out, lse = exact["out"], exact["lse"]
     with np.errstate(over="ignore"):  # a vacuous (infinite) forward budget stays inf
         forward = error_budget(f, out, model, exact_lse=lse).worst_case
     d_lse = problem.d_lse_or_zeros()
@@ -125,9 +126,8 @@ def gradient_budget(problem: GradientProblem, model: PrecisionModel) -> ErrorBud
         dk = (dk + u_sum * dk_heads + floor) * (1 + u_sum)
         dv = (dv + u_sum * dv_heads + floor) * (1 + u_sum)
     budgets = {"dq": dq, "dk": dk, "dv": dv}
-    # natural scales are needed for the ulp floor of the result: bound |result| by |exact| +
-    # error, with the exact gradient's magnitude from its float64 value
-    exact = gradients64(problem)
+    # the ulp floor of the result: bound |result| by |exact| + error, with the exact gradient's
+    # magnitude from its float64 value
     for name in GRADIENTS:
         # An infinite bound times an exact zero in a product above gives NaN: the bound is
         # vacuous there, and says so as inf.
@@ -247,7 +247,8 @@ def _times(bound: np.ndarray, factor: np.ndarray) -> np.ndarray:
 
 def gradients64(problem: GradientProblem) -> dict[str, np.ndarray]:
     """dq, dk, dv evaluated in float64 (for sizing budgets and identities, not for judging)."""
-    return {name: _dense_gradients(problem)[name] for name in GRADIENTS}
+    dense = _dense_gradients(problem)
+    return {name: dense[name] for name in GRADIENTS}
 
 
 def largest_intermediate(problem: GradientProblem) -> float:
@@ -261,7 +262,8 @@ def largest_intermediate(problem: GradientProblem) -> float:
 
 
 def _dense_gradients(problem: GradientProblem) -> dict[str, np.ndarray]:
-    """The contract's gradients in float64, densely, with the per-head shares and dP, dS."""
+    """The contract's gradients in float64, densely, with the per-head shares, dP, dS, and the
+    forward's out and lse."""
     f = problem.forward
     out, lse, empty = attention64(f)
     visible = visible_keys(f)
@@ -291,4 +293,4 @@ def _dense_gradients(problem: GradientProblem) -> dict[str, np.ndarray]:
     dk = dk_heads.reshape(B, Hk, G, *dk_heads.shape[2:]).sum(axis=2)
     dv = dv_heads.reshape(B, Hk, G, *dv_heads.shape[2:]).sum(axis=2)
     return {"dq": dq, "dk": dk, "dv": dv, "dk_heads": dk_heads, "dv_heads": dv_heads,
-            "dp": np.where(visible, dp, 0.0), "ds": ds}
+            "dp": np.where(visible, dp, 0.0), "ds": ds, "out": out, "lse": lse}
