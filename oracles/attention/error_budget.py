@@ -57,6 +57,7 @@ from attnspec.oracles.attention.visibility import alibi_distance, visible_keys
 UNIT_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24, "float64": 2.0**-53}
 _MANTISSA_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
 _MIN_NORMAL_EXPONENT = {"float16": -14, "bfloat16": -126, "float32": -126, "float64": -1022}
+_SMALLEST_FLOAT64 = 2.0**-1074  # the smallest positive (subnormal) float64
 
 # Per-element false-alarm probability of the probabilistic bound. A thorough run compares at
 # most ~1e7 output elements, so 1e-12 per element keeps a run's false-alarm rate below 1e-5
@@ -69,6 +70,15 @@ def ulp(x: np.ndarray, dtype: str) -> np.ndarray:
     _, exponent = np.frexp(np.abs(np.asarray(x, dtype=np.float64)))  # |x| = m 2^e, m in [.5, 1)
     exponent = np.maximum(exponent - 1, _MIN_NORMAL_EXPONENT[dtype])
     return np.ldexp(1.0, exponent - _MANTISSA_BITS[dtype] + 1)
+
+
+def half_ulp(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Half an ulp of |x| in ``dtype``: the largest error of rounding to nearest there, as a
+    float64 bound rounded up. In float64's subnormal range half an ulp (2^-1075) is not a
+    float64 number and ulp / 2 would round to 0; the bound is then the smallest subnormal,
+    2^-1074 (a kernel's subnormal float64 result one ulp from a subnormal exact value is an
+    error of exactly 2^-1074, which a bound of 0 would call infinitely wrong)."""
+    return np.maximum(ulp(x, dtype) / 2, _SMALLEST_FLOAT64)
 
 
 def hoeffding_lambda(false_alarm: float) -> float:
@@ -155,7 +165,7 @@ def error_budget(
             )
     if exact_lse is not None:
         lse_dtype = model.lse_dtype or model.accumulation_dtype
-        floor = ulp(np.where(np.isfinite(exact_lse), exact_lse, 0.0), lse_dtype) / 2
+        floor = half_ulp(np.where(np.isfinite(exact_lse), exact_lse, 0.0), lse_dtype)
         lse_w = lse_w + floor
         lse_p = lse_p + floor
     return ErrorBudget({"out": out_w, "lse": lse_w}, {"out": out_p, "lse": lse_p}, false_alarm, lam)
@@ -238,11 +248,11 @@ def _head_budget(problem, model, b, h, visible, distance, o):
         p_var = p_worst = 0.0
 
     worst = score_worst + p_worst + acc_worst
-    worst_out = worst + ulp(abs_o + worst, model.input_dtype) / 2
+    worst_out = worst + half_ulp(abs_o + worst, model.input_dtype)
 
     def probabilistic_out(lam):
         dev = lam * np.sqrt(score_var + p_var + acc_var)
-        return dev + ulp(abs_o + dev, model.input_dtype) / 2
+        return dev + half_ulp(abs_o + dev, model.input_dtype)
 
     # LSE: d lse / d s_j = w_j; relative errors of l are absolute errors of lse.
     lse_score_var = (w_sq * tau_sq).sum(-1)

@@ -71,15 +71,17 @@ import math
 import numpy as np
 
 from attnspec.oracles.attention.error_budget import (UNIT_ROUNDOFF, ErrorBudget, PrecisionModel,
-                                                     error_budget, ulp)
+                                                     error_budget, half_ulp)
 from attnspec.oracles.attention.float64 import attention64
 from attnspec.oracles.attention.gradient_problem import GradientProblem
 from attnspec.oracles.attention.visibility import alibi_distance, visible_keys
 
 GRADIENTS = ("dq", "dk", "dv")
 # Half the smallest subnormal of each dtype: the largest error of a rounding into its
-# subnormal range (results of any size below the normal range err by up to this).
-ETA = {"float16": 2.0**-25, "bfloat16": 2.0**-134, "float32": 2.0**-150, "float64": 2.0**-1075}
+# subnormal range (results of any size below the normal range err by up to this). float64's
+# half subnormal, 2^-1075, is no float64 number (written so, it rounds to 0, and the budget of
+# a subnormal gradient was 0): its bound is rounded up to the smallest subnormal, 2^-1074.
+ETA = {"float16": 2.0**-25, "bfloat16": 2.0**-134, "float32": 2.0**-150, "float64": 2.0**-1074}
 
 
 def _gamma(n: int, u: float) -> float:
@@ -132,7 +134,7 @@ def gradient_budget(problem: GradientProblem, model: PrecisionModel) -> ErrorBud
         # An infinite bound times an exact zero in a product above gives NaN: the bound is
         # vacuous there, and says so as inf.
         bound = np.where(np.isnan(budgets[name]), np.inf, budgets[name])
-        budgets[name] = bound + ulp(np.abs(exact[name]) + bound, model.input_dtype) / 2
+        budgets[name] = bound + half_ulp(np.abs(exact[name]) + bound, model.input_dtype)
     return ErrorBudget(budgets, dict(budgets), 0.0, 0.0)
 
 

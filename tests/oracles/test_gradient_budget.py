@@ -79,3 +79,28 @@ def test_extreme_logits_give_finite_or_infinite_budgets_never_nan():
     budget = gradient_budget(problem, PrecisionModel("bfloat16", "float32", True))
     for t in TENSORS:
         assert not np.isnan(budget.in_force(t)).any(), t
+
+
+def test_subnormal_float64_gradients_have_a_nonzero_budget():
+    """Keys ~730 below the row's best score have weights ~1e-317, float64 subnormals, and so do
+    their dV rows: a correct float64 backward is then off by a subnormal ulp, 2^-1074. Half of
+    that is no float64 number; the budget once rounded it to 0 and called the reference kernel
+    infinitely wrong (a CI run: dv = 3.34196907e-315, exact 3.341969064e-315, budget 0)."""
+    rng = np.random.default_rng(7)
+    q = np.zeros((1, 1, 2, 4))
+    q[..., 0] = 1.0
+    k = rng.standard_normal((1, 1, 6, 4))
+    k[..., 0] = [0.0, -1.0, -728.0, -729.5, -731.0, 0.5]  # scores with scale 1
+    v = rng.standard_normal((1, 1, 6, 3))
+    d_out = rng.standard_normal((1, 1, 2, 3))
+    problem = GradientProblem.build(AttentionProblem.build(q, k, v, scale=1.0), d_out)
+    exact = exact_gradients(problem).tensors()
+    assert 0 < np.abs(exact["dv"][0, 0, 2:5]).max() < np.finfo(np.float64).tiny  # subnormal
+    budget = gradient_budget(problem, PrecisionModel("float64", "float64", False))
+    for t in TENSORS:
+        assert np.all(budget.in_force(t) >= 2.0**-1074), t
+    qt, kt, vt = (torch.tensor(x, requires_grad=True) for x in (q, k, v))
+    out = torch.softmax(qt @ kt.transpose(-1, -2), dim=-1) @ vt
+    got = torch.autograd.grad(out, (qt, kt, vt), torch.tensor(d_out))
+    for t, g in zip(TENSORS, got):
+        assert np.all(np.abs(g.numpy() - exact[t]) <= budget.in_force(t)), t
