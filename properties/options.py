@@ -18,6 +18,7 @@ from attnspec.properties.suites import SUITES
 
 # Effort names kept from earlier versions: each is an effort, and for `check` a choice of suites.
 EFFORT_ALIASES = {"long": ("thorough", ("long_contexts",))}
+ISOLATION_MODES = ("process", "none")
 
 
 class OptionError(ValueError):
@@ -75,6 +76,24 @@ def options() -> tuple[Option, ...]:
                "the effort)", type=float, metavar="SECONDS"),
         Option("json", "also write the report as JSON", type=str, metavar="PATH"),
         Option("fail-fast", "stop after the first property that does not hold", type=bool),
+        Option("baseline", "an earlier JSON report of the same kernel, effort and attnspec "
+               "version: a property newly violated, or whose worst err/tol grew by more than "
+               "--max-growth, is a regression and fails the run", type=str, metavar="PATH"),
+        Option("max-growth", "the factor by which a worst err/tol may grow over the baseline's "
+               "before it is a regression (default 2)", type=float, metavar="FACTOR"),
+        Option("known-failures", "a file of known violations, one per line: KERNEL-PATTERN "
+               "PROPERTY REASON; they are reported as known and do not fail the run",
+               type=str, metavar="FILE"),
+        Option("strict-known-failures", "fail the run when a known failure now holds (its line "
+               "can be removed)", type=bool),
+        Option("markdown", "also write the report as a Markdown summary (for a CI job page)",
+               type=str, metavar="PATH"),
+        Option("database", "keep hypothesis's example database in this directory, so that a "
+               "counterexample found once is replayed first on the next run", type=str,
+               metavar="DIR"),
+        Option("isolation", "run the kernel in a separate process (process) so that a crash is "
+               "a verdict, or in this one (none); default: process for a kernel of your own, "
+               "none for a built-in", type=str, metavar="MODE"),
     )
 
 
@@ -131,5 +150,16 @@ def run_options(get, suites: tuple[str, ...] | None = None) -> RunOptions:
         raise OptionError("--max-examples must be at least 1")
     if call_timeout is not None and call_timeout <= 0:
         raise OptionError("--call-timeout must be positive")
+    max_growth = get("max_growth")
+    if max_growth is not None and not max_growth > 1:
+        raise OptionError("--max-growth must be a factor greater than 1")
+    isolation = get("isolation")
+    if isolation is not None and isolation not in ISOLATION_MODES:
+        raise OptionError(f"unknown --isolation {isolation!r}; choose from "
+                          f"{', '.join(ISOLATION_MODES)}")
     return RunOptions(effort, chosen, tuple(properties) if properties else None, max_examples,
-                      call_timeout, get("json"), bool(get("fail_fast")))
+                      call_timeout, get("json"), bool(get("fail_fast")), baseline=get("baseline"),
+                      max_growth=2.0 if max_growth is None else max_growth,
+                      known_failures=get("known_failures"),
+                      strict_known_failures=bool(get("strict_known_failures")),
+                      markdown=get("markdown"), database=get("database"), isolation=isolation)

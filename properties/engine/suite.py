@@ -31,6 +31,13 @@ class RunOptions:
     call_timeout: float | None = None  # overrides the effort's per-call time limit (seconds)
     json: str | None = None  # where to write the report as JSON
     fail_fast: bool = False  # stop after the first claim that does not hold
+    baseline: str | None = None  # an earlier JSON report to compare with (regressions exit 1)
+    max_growth: float = 2.0  # a worst err/tol that grew past this factor is a regression
+    known_failures: str | None = None  # a file of violations that are known and tracked
+    strict_known_failures: bool = False  # a known failure that now holds fails the run
+    markdown: str | None = None  # where to write the report as a Markdown summary
+    database: str | None = None  # hypothesis's example database directory (None: no database)
+    isolation: str | None = None  # "process" or "none"; None: the default for the subject
 
 
 class NotApplicable(Exception):
