@@ -2,8 +2,12 @@
 
     attnspec check SELECTOR [--effort quick|ci|thorough] [--suite NAME] [--property NAME]
                             [--max-examples N] [--call-timeout S] [--json PATH] [--fail-fast]
+                            [--baseline OLD.json [--max-growth F]] [--known-failures FILE]
+                            [--strict-known-failures] [--markdown PATH] [--database DIR]
+                            [--isolation process|none]
     attnspec list [--properties | --suites]
     attnspec reproduce SELECTOR --property NAME --case JSON [--device cpu]
+    attnspec compare OLD.json NEW.json [--max-growth FACTOR] [--markdown PATH]
     attnspec laws check [--kernel SELECTOR] [--effort ci|thorough] [--law NAME] [--json PATH]
     attnspec laws phase [--d 3 8 16] [--n 1000 10000 100000] [--out phase.png]
 
@@ -11,9 +15,13 @@
 runs the scaling_limits suite, on the streaming Monte Carlo kernel unless ``--kernel`` is given.
 The run options are defined once (properties/options.py) and shared with the pytest plugin.
 
-Exit status: 0 when every applicable property holds, 1 when one is violated (or could not be
-run or decided), 2 on a usage error (bad arguments, a selector that does not load, an invalid
-declaration), 3 when attnspec itself failed (a bug to report; the kernel is not to blame).
+Exit status: 0 when every applicable property holds (a known failure does not count), 1 when
+one is violated (or could not be run or decided), regressed against ``--baseline``
+(``compare``: NEW against OLD), or, with ``--strict-known-failures``, when a known failure now
+holds; 2 on a usage error (bad arguments, a selector that does not load, an invalid
+declaration, a baseline or known-failures file that is unreadable or made another way, an
+output path that cannot be written), 3 when attnspec itself failed (a bug to report; the
+kernel is not to blame).
 """
 
 from __future__ import annotations
@@ -50,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--case", required=True, help="the recipe JSON from a report")
     repro.add_argument("--device", default="cpu")
 
+    compare = sub.add_parser(
+        "compare", help="the regressions of one saved JSON report against another")
+    compare.add_argument("old", help="the earlier report (e.g. main's)")
+    compare.add_argument("new", help="the later report (e.g. a pull request's)")
+    compare.add_argument("--max-growth", type=float, default=None, metavar="FACTOR",
+                         help="the factor by which a worst err/tol may grow before it is a "
+                              "regression (default 2)")
+    compare.add_argument("--markdown", metavar="PATH", help="also write the comparison as Markdown")
+
     laws = sub.add_parser("laws", help="statistical laws of attention over long random contexts")
     laws_sub = laws.add_subparsers(dest="laws_command", required=True)
     laws_check = laws_sub.add_parser(
@@ -81,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args)
         if args.command == "laws":
             return _laws(args)
+        if args.command == "compare":
+            return _compare(args)
         return _reproduce(args)
     except _Usage as error:
         print(f"attnspec: {error}", file=sys.stderr)
@@ -114,38 +133,103 @@ def _progress(result) -> None:
           f"{result.seconds:.1f} s)", file=sys.stderr, flush=True)
 
 
+def _tracking(subject, options, command: str = "check", name: str = ""):
+    """Known failures and the baseline, read and checked before anything runs."""
+    from attnspec import properties
+    from attnspec.properties.engine.baseline import BaselineError
+    from attnspec.properties.engine.known_failures import KnownFailuresError
+    from attnspec.properties.engine.render import report_header
+    from attnspec.properties.suites import new_report
+    from attnspec.properties.tracking import Tracking
+
+    header = report_header(new_report(subject, options, command, name), properties.version())
+    try:
+        return Tracking.open(options, header)
+    except (BaselineError, KnownFailuresError) as error:
+        raise _Usage(str(error)) from None
+
+
+def _write(path: str, text: str, flag: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as error:
+        raise _Usage(f"{flag}: cannot write {path}: {error.strerror or error}") from None
+
+
+def _check_writable(*paths_and_flags) -> None:
+    """Refuse, before anything runs, an output path that cannot be written."""
+    import os
+
+    for path, flag in paths_and_flags:
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise _Usage(f"{flag}: cannot write {path}"
+                         + (" (a directory)" if os.path.isdir(path) else
+                            f" (no writable folder {folder})"))
+
+
 def _finish(report, options, verbose: bool) -> int:
     from attnspec import properties
+    from attnspec.properties.engine.markdown import render_markdown
     from attnspec.properties.engine.render import render_report, report_data
 
     print(render_report(report, verbose=verbose))
     if options.json:
-        with open(options.json, "w") as f:
-            json.dump(report_data(report, properties.version()), f, indent=2)
+        _write(options.json, json.dumps(report_data(report, properties.version()), indent=2),
+               "--json")
+    if options.markdown:
+        _write(options.markdown, render_markdown(report), "--markdown")
     if report.errored:
         return EXIT_INTERNAL
-    return EXIT_VIOLATED if report.violated else EXIT_HELD
+    if report.violated or report.regressions:
+        return EXIT_VIOLATED
+    if options.strict_known_failures and report.fixed_known:
+        return EXIT_VIOLATED
+    return EXIT_HELD
+
+
+def _run(subject, options, args, command: str = "check", name: str = "") -> int:
+    from attnspec.properties import suites
+
+    _check_writable((options.json, "--json"), (options.markdown, "--markdown"))
+    tracking = _tracking(subject, options, command, name)
+    report = suites.run(subject, options, on_result=_progress, command=command, name=name,
+                        tracking=tracking)
+    return _finish(report, options, args.verbose)
 
 
 def _check(args) -> int:
-    from attnspec.properties import suites
-
     options = _options(args)
-    subject = _load(args.selector)
-    report = suites.run(subject, options, on_result=_progress)
-    return _finish(report, options, args.verbose)
+    return _run(_load(args.selector), options, args)
 
 
 def _laws(args) -> int:
     if args.laws_command == "phase":
         return _laws_phase(args)
-    from attnspec.properties import suites
-
     options = _options(args, suites=("scaling_limits",))
     subject = _load(args.kernel) if args.kernel else None
-    report = suites.run(subject, options, on_result=_progress, command="laws check",
-                        name="streaming Monte Carlo")
-    return _finish(report, options, args.verbose)
+    return _run(subject, options, args, command="laws check", name="streaming Monte Carlo")
+
+
+def _compare(args) -> int:
+    from attnspec.properties.engine.baseline import (DEFAULT_MAX_GROWTH, BaselineError,
+                                                     compare_reports, render_comparison)
+
+    growth = DEFAULT_MAX_GROWTH if args.max_growth is None else args.max_growth
+    if not growth > 1:
+        raise _Usage("--max-growth must be a factor greater than 1")
+    _check_writable((args.markdown, "--markdown"))
+    try:
+        comparison = compare_reports(args.old, args.new, growth)
+    except BaselineError as error:
+        raise _Usage(str(error)) from None
+    print(render_comparison(comparison))
+    if args.markdown:
+        _write(args.markdown, render_comparison(comparison, markdown=True), "--markdown")
+    return EXIT_VIOLATED if comparison.regressions else EXIT_HELD
 
 
 def _list(args) -> int:

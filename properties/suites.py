@@ -48,20 +48,47 @@ def open_sessions(subject, options: RunOptions) -> tuple[list, list[str], list[R
             continue
         try:
             sessions.append(suite.open(subject, options.effort, max_examples=options.max_examples,
-                                       call_timeout=options.call_timeout))
+                                       call_timeout=options.call_timeout,
+                                       database=options.database))
         except NotApplicable as why:
             results += [Result(suite.name, name, claim, NOT_APPLICABLE, reason=str(why))
                         for name, claim in suite.claims()]
     return sessions, notes, results
 
 
+def new_report(subject, options: RunOptions, command: str = "check", name: str = "") -> Report:
+    """The empty report of a run: its header is what a baseline must match."""
+    return Report(subject_data(subject, name), options.effort, command=command,
+                  options={"max_examples": options.max_examples,
+                           "database": bool(options.database)})
+
+
 def run(subject, options: RunOptions, on_result=None, command: str = "check",
-        name: str = "") -> Report:
-    """Every chosen suite on ``subject`` at the options' effort, as one report."""
-    report = Report(subject_data(subject, name), options.effort, command=command)
+        name: str = "", tracking=None) -> Report:
+    """Every chosen suite on ``subject`` at the options' effort, as one report; ``tracking``
+    (properties/tracking.py) marks known failures and regressions as results come."""
+    report = new_report(subject, options, command, name)
     start = time.perf_counter()
     sessions, report.notes, report.results = open_sessions(subject, options)
-    results, _ = run_sessions(sessions, options.properties, on_result, options.fail_fast)
+
+    def track(result):
+        if tracking is not None:
+            tracking.apply(result)
+        if on_result is not None:
+            on_result(result)
+
+    for result in report.results:
+        track(result)
+    results, _ = run_sessions(sessions, options.properties, track, options.fail_fast)
     report.results.extend(results)
+    if tracking is not None and tracking.baseline is not None:
+        from attnspec.properties.engine.baseline import missing_rows
+
+        report.baseline = tracking.baseline.label
+        report.notes += missing_rows(report.results, tracking.baseline)
+        if options.effort != "ci":  # only the ci effort is derandomized
+            report.notes.append(f"effort {options.effort} draws fresh cases each run: a figure "
+                                f"may differ from the baseline's by the cases as much as by the "
+                                f"kernel (compare at effort ci)")
     report.seconds = time.perf_counter() - start
     return report

@@ -30,13 +30,18 @@ class Profile:
     call_timeout_s: float
     description: str
     shrink_calls: int = 80  # kernel calls allowed for shrinking after the first violation
+    database: str | None = None  # hypothesis's example database directory (--database)
 
-    def adjusted(self, max_examples: int | None = None, call_timeout_s: float | None = None):
-        """This plan with the examples per property and the per-call time limit overridden."""
+    def adjusted(self, max_examples: int | None = None, call_timeout_s: float | None = None,
+                 database: str | None = None):
+        """This plan with the examples per property, the per-call time limit or the example
+        database overridden."""
         if max_examples is not None:
             self = replace(self, max_examples=max_examples)
         if call_timeout_s is not None:
             self = replace(self, call_timeout_s=call_timeout_s)
+        if database is not None:
+            self = replace(self, database=database)
         return self
 
 

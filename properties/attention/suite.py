@@ -57,10 +57,11 @@ class KernelSuite(Suite):
         return [(p.name, p.claim) for p in self.properties]
 
     def open(self, subject, effort: str, max_examples: int | None = None,
-             call_timeout: float | None = None, **_) -> KernelSession:
+             call_timeout: float | None = None, database: str | None = None,
+             **_) -> KernelSession:
         if subject is None:
             raise NotApplicable("a suite of the kernel contract: give a kernel")
-        profile = self.plans[effort].adjusted(max_examples, call_timeout)
+        profile = self.plans[effort].adjusted(max_examples, call_timeout, database)
         return KernelSession(self.name, self.properties, subject, profile, self.context)
 
 

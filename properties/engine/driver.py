@@ -17,11 +17,14 @@ What the driver needs of the wing's context (duck-typed):
     check_case(prop, case)     -> Outcome (may raise invoker.SubjectFailure)
     finding(prop, case, outcome) -> results.Finding (description, device, dtype, reproducer)
 
-and of the search plan: ``max_examples``, ``derandomize``, ``shrink_calls``.
+and of the search plan: ``max_examples``, ``derandomize``, ``shrink_calls``, and optionally
+``database`` (a directory for hypothesis's example database; the context's ``subject.selector``,
+where it has one, keys it together with the suite and property).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import traceback
@@ -48,6 +51,18 @@ DERANDOMIZED_SEED = int("a5bc13256de9229e054a44c02753e2d06b9375e41cf9b440f3e95d1
                         "dea88be3434f6ceb10a59433b89325c3", 16)
 
 
+def _database(plan):
+    """hypothesis's example database in ``plan.database`` (a directory), or None. With one, a
+    derandomized plan keeps its pinned seed: the cases it draws are those of a run without a
+    database, after the saved counterexamples are replayed."""
+    path = getattr(plan, "database", None)
+    if not path:
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return DirectoryBasedExampleDatabase(path)
+
+
 class _Violation(Exception):
     def __init__(self, case, outcome: Outcome):
         super().__init__(outcome.detail)
@@ -71,11 +86,13 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
     calls_after_failure = [0]
     start = time.perf_counter()
 
+    database = _database(plan)
+
     @settings(
         max_examples=plan.max_examples,
-        derandomize=plan.derandomize,
+        derandomize=plan.derandomize and database is None,  # (the pinned seed below holds)
         deadline=None,
-        database=None,
+        database=database,
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
         verbosity=Verbosity.quiet,
@@ -110,8 +127,18 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
             failures[key] = (case, outcome)
             raise _Violation(case, outcome)
 
-    if plan.derandomize:
+    if plan.derandomize and database is None:
         body = seed(DERANDOMIZED_SEED)(body)
+    elif plan.derandomize:
+        # hypothesis's @seed also turns the database off; keep both: the pinned seed as the
+        # decorator sets it (tests/properties/test_tracking.py holds this to its behaviour)
+        body._hypothesis_internal_use_seed = DERANDOMIZED_SEED
+    if database is not None:
+        # One key per subject, suite and property (hypothesis would key every property by this
+        # one inner function): a counterexample is replayed for the claim it broke.
+        subject = getattr(getattr(ctx, "subject", None), "selector", "")
+        body._hypothesis_internal_database_key = hashlib.sha256(
+            f"attnspec|{subject}|{suite}|{prop.name}".encode()).digest()
     counterexample = None
     try:
         body()

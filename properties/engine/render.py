@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from attnspec.properties.engine.results import (ERROR, HELD, INCONCLUSIVE, NOT_APPLICABLE,
+from attnspec.properties.engine.results import (ERROR, HELD, INCONCLUSIVE, KNOWN, NOT_APPLICABLE,
                                                 NOT_CHECKED, NOT_RUN, VIOLATED, Finding, Report,
                                                 finite_or_text)
 
@@ -21,6 +21,15 @@ def _ratio(finding: Finding | None) -> str:
     if finding is None:
         return ""
     return "inf" if math.isinf(finding.ratio) else f"{finding.ratio:.3g}"
+
+
+def _baseline_figure(row) -> str:
+    """The baseline's row as one figure: its worst err/tol, or its verdict where it has none."""
+    if row is None:
+        return "new"
+    if row.status in (HELD, VIOLATED, KNOWN) and row.ratio is not None:
+        return "inf" if math.isinf(row.ratio) else f"{row.ratio:.3g}"
+    return row.status
 
 
 def _count(result) -> str:
@@ -48,10 +57,13 @@ def render_report(report: Report, verbose: bool = False) -> str:
     show_suite = len(suites) > 1
     width = max([len(r.name) for r in report.results] + [20])
     swidth = max([len(s) for s in suites] + [5])
+    if report.baseline:
+        lines.append(f"  baseline: {report.baseline} (its worst err/tol beside each row)")
     lines.append("")
     lines.append((f"{'suite':<{swidth}}  " if show_suite else "")
                  + f"{'property':<{width}}  {'verdict':<14}  {'examples':>8}  "
-                   f"{'worst err/tol':>13}  where / why")
+                   f"{'worst err/tol':>13}  " + (f"{'baseline':>13}  " if report.baseline else "")
+                 + "where / why")
     for r in report.results:
         if r.status in _REASON_STATUSES or (r.status == VIOLATED and not r.checks and r.reason
                                               and r.worst is None):
@@ -65,9 +77,13 @@ def render_report(report: Report, verbose: bool = False) -> str:
         elif r.false_alarm is not None and r.status in (HELD, VIOLATED) and r.checks:
             seed = "" if r.seed is None else f", seed {r.seed}"
             why = f"{why}  [false alarm {_false_alarm(r.false_alarm)}{seed}]"
-        ratio = _ratio(r.worst) if r.status in (HELD, VIOLATED) else ""
+        if r.known:
+            why = f"{why}  (known: {r.known})" if r.status == KNOWN else f"{why}  ({r.note})"
+        ratio = _ratio(r.worst) if r.status in (HELD, VIOLATED, KNOWN) else ""
+        verdict = "REGRESSED" if r.regression and r.status == HELD else r.status
+        old = f"{_baseline_figure(r.baseline):>13}  " if report.baseline else ""
         lines.append((f"{r.suite:<{swidth}}  " if show_suite else "")
-                     + f"{r.name:<{width}}  {r.status:<14}  {_count(r):>8}  {ratio:>13}  {why}")
+                     + f"{r.name:<{width}}  {verdict:<14}  {_count(r):>8}  {ratio:>13}  {old}{why}")
         for c in r.checks:
             if verbose or not c.held:
                 mark = "ok " if c.held else "FAIL"
@@ -82,10 +98,19 @@ def render_report(report: Report, verbose: bool = False) -> str:
             lines.append(f"  note: {r.note}")
         if ex.reproduce:
             lines.append(f"  reproduce: {ex.reproduce['shell']}")
+    if report.regressions:
+        lines += ["", f"REGRESSIONS against {report.baseline}:"]
+        lines += [f"  {r.suite}/{r.name}: {r.regression}" for r in report.regressions]
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    if report.baseline:
+        summary += f"; {len(report.regressions)} regressed against the baseline"
+    if report.fixed_known:
+        summary += (f"; {len(report.fixed_known)} known failure(s) now hold: "
+                    + ", ".join(r.known.split(': ', 1)[0] for r in report.fixed_known)
+                    + " can be removed")
     lines += ["", f"{summary}  ({report.seconds:.1f} s)"]
     if any(r.checks or r.false_alarm is not None for r in report.results):
         lines.append("laws: examples are the random contexts drawn; worst err/tol is the test "
@@ -109,13 +134,37 @@ def _finding_data(finding: Finding | None) -> dict | None:
     }
 
 
-def report_data(report: Report, version: str) -> dict:
-    """The report as data (``--json``): one shape for every suite."""
+def report_header(report: Report, version: str) -> dict:
+    """What a report says of how it was made: what a baseline must match to be compared
+    (engine/baseline.py), and the environment, for the record."""
+    import platform
+
+    import torch
+
     return {
         "attnspec": version,
         "command": report.command,
         "subject": report.subject,
         "effort": report.effort,
+        "max_examples": report.options.get("max_examples"),
+        "database": report.options.get("database", False),
+        "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                        "machine": platform.machine(), "system": platform.system()},
+    }
+
+
+def _baseline_data(row) -> dict | None:
+    if row is None:
+        return None
+    return {"status": row.status, "ratio": None if row.ratio is None else finite_or_text(row.ratio)}
+
+
+def report_data(report: Report, version: str) -> dict:
+    """The report as data (``--json``): one shape for every suite."""
+    return {
+        **report_header(report, version),
+        "baseline": report.baseline,
+        "regressions": len(report.regressions),
         "notes": report.notes,
         "seconds": report.seconds,
         "violated": report.violated,
@@ -140,6 +189,9 @@ def report_data(report: Report, version: str) -> dict:
                             "reference": finite_or_text(c.reference), "se": finite_or_text(c.se),
                             "samples": c.samples, "note": c.note} for c in r.checks],
                 "numbers": r.numbers,
+                "known": r.known,
+                "baseline": _baseline_data(r.baseline),
+                "regression": r.regression,
             }
             for r in report.results
         ],

@@ -20,7 +20,8 @@ NOT_CHECKED = "not checked"  # declared, but attnspec has no check for it yet (w
 NOT_RUN = "not run"  # could not be run (a hang earlier, no device, --fail-fast)
 INCONCLUSIVE = "inconclusive"  # too few cases could be drawn to decide
 ERROR = "error"  # attnspec itself failed: a bug to report, not the subject's fault
-STATUSES = (HELD, VIOLATED, NOT_APPLICABLE, NOT_CHECKED, NOT_RUN, INCONCLUSIVE, ERROR)
+KNOWN = "known failure"  # violated, and listed as known (--known-failures): does not fail a run
+STATUSES = (HELD, VIOLATED, KNOWN, NOT_APPLICABLE, NOT_CHECKED, NOT_RUN, INCONCLUSIVE, ERROR)
 PASSING = (HELD, NOT_APPLICABLE, NOT_CHECKED)  # statuses that do not fail a run
 
 
@@ -59,10 +60,19 @@ class Result:
     false_alarm: float | None = None  # a law's stated false-alarm rate
     seed: int | None = None
     numbers: dict = field(default_factory=dict)  # a law's measured figures, for the record
+    known: str = ""  # the known-failures line that lists this claim for this subject, if any
+    baseline: object = None  # the baseline's row (baseline.BaselineRow), when compared
+    regression: str = ""  # why this is a regression of the baseline, if it is
 
     @property
     def ok(self) -> bool:
-        return self.status in PASSING
+        """Does not fail the run by its verdict (a known failure does not)."""
+        return self.status in PASSING or self.status == KNOWN
+
+    @property
+    def fixed_known(self) -> bool:
+        """Listed as a known failure, and holds now: the line can be removed."""
+        return bool(self.known) and self.status == HELD
 
     @property
     def ratio(self) -> float:
@@ -79,11 +89,21 @@ class Report:
     seconds: float = 0.0
     command: str = "check"  # the command that made it (for the report's title)
     notes: list[str] = field(default_factory=list)  # what was not run, and why
+    baseline: str | None = None  # the baseline report compared with, if any
+    options: dict = field(default_factory=dict)  # how the run was made (for comparing reports)
 
     @property
     def violated(self) -> bool:
         """Some claim does not hold, or could not be run or decided."""
         return any(r.status in (VIOLATED, NOT_RUN, INCONCLUSIVE) for r in self.results)
+
+    @property
+    def regressions(self) -> list[Result]:
+        return [r for r in self.results if r.regression]
+
+    @property
+    def fixed_known(self) -> list[Result]:
+        return [r for r in self.results if r.fixed_known]
 
     @property
     def errored(self) -> bool:

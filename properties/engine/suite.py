@@ -99,11 +99,11 @@ def run_sessions(sessions: Iterable[Session], only: Iterable[str] | None = None,
                                 reason=f"--fail-fast: stopped after {stopped_at}")
             else:
                 result = session.run(name)
-                if fail_fast and not result.ok:
-                    stopped_at = name
             results.append(result)
-            if on_result is not None:
+            if on_result is not None:  # may mark the result (a known failure: not a stop)
                 on_result(result)
+            if fail_fast and stopped_at is None and not result.ok:
+                stopped_at = name
         if only is None:
             results.extend(session.notes())
     return results, time.perf_counter() - start
