@@ -69,6 +69,14 @@ class _Violation(Exception):
         self.case, self.outcome = case, outcome
 
 
+def _fail(case, outcome: Outcome):
+    """Raise the violation. Every violation is raised here, from this one line: hypothesis
+    tells failures apart by where they were raised, and a replay of a failure first seen at
+    another line read as a different error, which it reports as flaky ("the kernel's output
+    varies") for a deterministic kernel."""
+    raise _Violation(case, outcome)
+
+
 def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
     result = Result(suite, prop.name, prop.claim, HELD)
     reason = prop.applies(ctx.declaration)
@@ -106,7 +114,7 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
             # Shrinking budget spent: only the failures already seen keep failing, so the
             # final replay is deterministic and no further checks are made.
             if key in failures:
-                raise _Violation(*failures[key])
+                _fail(*failures[key])
             return
         if failures:
             calls_after_failure[0] += 1
@@ -125,7 +133,7 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
         target(min(outcome.ratio, TARGET_CAP), label="error / tolerance")
         if outcome.ratio > 1:
             failures[key] = (case, outcome)
-            raise _Violation(case, outcome)
+            _fail(case, outcome)
 
     if plan.derandomize and database is None:
         body = seed(DERANDOMIZED_SEED)(body)
