@@ -17,8 +17,9 @@ The run options are defined once (properties/options.py) and shared with the pyt
 
 Exit status: 0 when every applicable property holds (a known failure does not count), 1 when
 one is violated (or could not be run or decided), regressed against ``--baseline``
-(``compare``: NEW against OLD), or, with ``--strict-known-failures``, when a known failure now
-holds; 2 on a usage error (bad arguments, a selector that does not load, an invalid
+(``compare``: NEW against OLD), when nothing was checked at all (every chosen suite unplanned
+at the effort, or nothing applicable), or, with ``--strict-known-failures``, when a known
+failure now holds; 2 on a usage error (bad arguments, a selector that does not load, an invalid
 declaration, a baseline or known-failures file that is unreadable or made another way, an
 output path that cannot be written), 3 when attnspec itself failed (a bug to report; the
 kernel is not to blame).
@@ -184,7 +185,7 @@ def _finish(report, options, verbose: bool) -> int:
         _write(options.markdown, render_markdown(report), "--markdown")
     if report.errored:
         return EXIT_INTERNAL
-    if report.violated or report.regressions:
+    if report.violated or report.regressions or not report.checked:
         return EXIT_VIOLATED
     if options.strict_known_failures and report.fixed_known:
         return EXIT_VIOLATED

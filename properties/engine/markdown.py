@@ -34,6 +34,8 @@ def _verdict(report: Report) -> str:
         parts.append(f"{len(failing)} of {len(report.results)} properties do not hold")
     if report.regressions:
         parts.append(f"{len(report.regressions)} regressed against the baseline")
+    if not report.checked:
+        parts.append("nothing was checked (see the notes)")
     if not parts:
         parts.append(f"every property holds ({len(report.results)} checked)")
     return "; ".join(parts)
@@ -41,7 +43,8 @@ def _verdict(report: Report) -> str:
 
 def render_markdown(report: Report) -> str:
     subject = report.subject
-    mark = "FAIL" if (report.errored or report.violated or report.regressions) else "PASS"
+    mark = ("FAIL" if (report.errored or report.violated or report.regressions
+                       or not report.checked) else "PASS")
     lines = [f"## attnspec {report.command} `{subject['selector']}`: {mark}", "",
              f"{_verdict(report)}. Effort {report.effort}"
              + (f", dtypes {', '.join(subject['dtypes'])}" if "dtypes" in subject else "")

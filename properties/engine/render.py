@@ -105,6 +105,9 @@ def render_report(report: Report, verbose: bool = False) -> str:
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    if not report.checked:
+        summary = (f"nothing was checked: {summary or 'no property ran'} (see the notes above; "
+                   f"a run that checks nothing fails)")
     if report.baseline:
         summary += f"; {len(report.regressions)} regressed against the baseline"
     if report.fixed_known:

@@ -98,6 +98,13 @@ class Report:
         return any(r.status in (VIOLATED, NOT_RUN, INCONCLUSIVE) for r in self.results)
 
     @property
+    def checked(self) -> bool:
+        """Some claim was checked on at least one example: a run that checked nothing (every
+        suite unplanned at the effort, every claim not applicable) is no pass."""
+        return any(r.examples > 0 and r.status in (HELD, VIOLATED, KNOWN, INCONCLUSIVE)
+                   for r in self.results)
+
+    @property
     def regressions(self) -> list[Result]:
         return [r for r in self.results if r.regression]
 

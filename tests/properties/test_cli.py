@@ -109,3 +109,11 @@ def test_internal_errors_exit_3(tmp_path, monkeypatch):
     monkeypatch.setattr(CONTRACT, "properties", [replace(prop, check=broken)])
     assert main(["check", "reference-dense", "--profile", "quick", "--max-examples", "2",
                  "--suite", "attention"]) == 3
+
+
+def test_a_run_that_checks_nothing_is_no_pass(capsys):
+    """The long-context suite alone at the ci effort (it is planned at thorough only): no
+    property runs, and that is said and exits 1, never 0."""
+    assert main(["check", "reference-dense", "--suite", "long_contexts"]) == 1
+    out = capsys.readouterr().out
+    assert "not run at effort ci" in out and "nothing was checked" in out
