@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +92,17 @@ def _resolve(selector: str):
 
 
 def _import_module(name: str):
+    """Import ``name`` as ``python -m`` would find it: from the current directory first, then
+    the installed packages (the ``attnspec`` script's own sys.path lacks the current
+    directory, so ``mymodule:attr`` next to the user failed where ``python -c`` worked)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
-        raise LoadError(f"cannot import {name!r}: {error}") from None
+        raise LoadError(f"cannot import {name!r}: {error} (a kernel in a file can be given as "
+                        f"path/to/file.py:ATTR)") from None
     except Exception as error:  # the user's module raised while importing
         raise LoadError(f"importing {name!r} raised {type(error).__name__}: {error}") from None
 

@@ -115,3 +115,22 @@ def test_blhd_kernels_are_adapted(tmp_path):
     q, k, v = (torch.randn(2, 3, 5, 4) for _ in range(3))  # [B, H, L, D]
     expected = torch.softmax(q @ k.transpose(-1, -2) / 2, -1) @ v
     torch.testing.assert_close(subject.fn(q, k, v), expected)
+
+
+def test_a_module_selector_finds_a_module_in_the_current_directory(tmp_path):
+    """As `python -m` does: the attnspec script's own sys.path lacks the current directory."""
+    import subprocess
+    import sys
+
+    write(tmp_path, "users_kernel_here.py", GOOD)
+    script = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', sys.argv[1])]; "
+              "from attnspec.properties.loading import load_kernel; "
+              "print(load_kernel('users_kernel_here:attention').name)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "attention", done.stderr
+
+
+def test_an_import_failure_suggests_the_file_form():
+    with pytest.raises(LoadError, match=r"a kernel in a file can be given as path/to/file.py:ATTR"):
+        load_kernel("no_such_module_anywhere:attention")
