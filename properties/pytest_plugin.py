@@ -11,6 +11,11 @@ The options are those of ``attnspec check``
 (properties/options.py), spelled ``--attnspec-NAME``. A selector that does not load stops the
 session with a usage error. The session-scoped fixture ``attnspec_kernel`` gives the loaded
 kernel (the first selector) to the user's own tests.
+
+    pytest --attnspec-bench mypkg.attn:flash_fwd [--benchmark-autosave] [--benchmark-compare] ...
+
+times the kernel against SDPA's default backend on the standard shapes with pytest-benchmark,
+as ``attnspec bench`` does (properties/bench/, docs/bench.md).
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ def pytest_addoption(parser):
                     help="check this kernel's properties: built-in name, module:attr or "
                          "file.py:attr (repeatable)")
     add_to_pytest(group)
+    from attnspec.properties.bench.plugin import add_options as add_bench_options
+
+    add_bench_options(group)
+
+
+def pytest_configure(config):
+    """--attnspec-bench SELECTOR: time the kernel against SDPA (properties/bench/plugin.py)."""
+    from attnspec.properties.bench.plugin import configure as configure_bench
+
+    configure_bench(config)
 
 
 def _state(config) -> dict:
