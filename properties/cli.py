@@ -8,6 +8,8 @@
     attnspec list [--properties | --suites]
     attnspec reproduce SELECTOR --property NAME --case JSON [--device cpu]
     attnspec compare OLD.json NEW.json [--max-growth FACTOR] [--markdown PATH]
+    attnspec bench SELECTOR [--device D] [--max-len N] [--ratio-fail CHECK] [pytest-benchmark
+                            options...]  (docs/bench.md)
     attnspec laws check [--kernel SELECTOR] [--effort ci|thorough] [--law NAME] [--json PATH]
     attnspec laws phase [--d 3 8 16] [--n 1000 10000 100000] [--out phase.png]
 
@@ -68,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
                               "regression (default 2)")
     compare.add_argument("--markdown", metavar="PATH", help="also write the comparison as Markdown")
 
+    from attnspec.properties.bench.command import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
+
     laws = sub.add_parser("laws", help="statistical laws of attention over long random contexts")
     laws_sub = laws.add_subparsers(dest="laws_command", required=True)
     laws_check = laws_sub.add_parser(
@@ -101,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             return _laws(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "bench":
+            from attnspec.properties.bench.command import run as bench
+
+            return bench(args)
         return _reproduce(args)
     except _Usage as error:
         print(f"attnspec: {error}", file=sys.stderr)

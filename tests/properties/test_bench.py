@@ -254,7 +254,7 @@ def test_shapes_a_kernel_cannot_take_are_skipped_with_the_reason(tmp_path):
     assert "skipped: 13 cases, by reason:" in out
 
 
-def test_a_slower_kernel_is_flagged_and_the_same_kernel_is_not(tmp_path):
+def _compare_setup(tmp_path):
     # every threshold docs/bench.md recommends, for both conditions
     thresholds = recommended_thresholds()
     assert len(thresholds["--ratio-fail"]) == 4 and len(thresholds["--benchmark-compare-fail"]) == 2
@@ -270,10 +270,25 @@ def test_a_slower_kernel_is_flagged_and_the_same_kernel_is_not(tmp_path):
     saved = bench(tmp_path, f"{kernels}:plain", *shape, "--benchmark-autosave", env=STEADY_CPU)
     assert saved.returncode == 0, saved.stdout[-3000:]
     assert len(list((tmp_path / ".benchmarks").rglob("0001_*.json"))) == 1
+    return thresholds, checks, kernels, shape
+
+
+@pytest.mark.benchmark  # a timing comparison: kept out of the default run, where the tests of
+def test_the_same_kernel_is_not_flagged_against_its_own_run(tmp_path):  # other workers load it
+    """The unchanged kernel against its own stored run, at every recommended threshold: what the
+    thresholds were chosen for (docs/bench.md's measured spread). It asserts that noise stays
+    under a limit, so it runs with the benchmarks (README), not in the default test run."""
+    _, checks, kernels, shape = _compare_setup(tmp_path)
     same = bench(tmp_path, f"{kernels}:plain", *shape, "--benchmark-compare", *checks,
                  env=STEADY_CPU)
     assert same.returncode == 0, same.stdout[-3000:]
     assert "has regressed" not in same.stdout + same.stderr
+
+
+def test_a_slower_kernel_is_flagged(tmp_path):
+    """A 20 ms sleep per call on 64-token rows (well under a millisecond of work): flagged by
+    every recommended threshold, whatever the load."""
+    thresholds, checks, kernels, shape = _compare_setup(tmp_path)
     slow = bench(tmp_path, f"{kernels}:slower", *shape, "--benchmark-compare", *checks,
                  env=STEADY_CPU)
     out = slow.stdout + slow.stderr
