@@ -9,7 +9,9 @@ does not apply to the kernel's declaration; a suite's note (a result that needs 
 as a capability the kernel declares that nothing checks) is an item skipped with its reason.
 The options are those of ``attnspec check``
 (properties/options.py), spelled ``--attnspec-NAME``. A selector that does not load stops the
-session with a usage error. The session-scoped fixture ``attnspec_kernel`` gives the loaded
+session with a usage error. A known failure (``--attnspec-known-failures``) is an xfail; a
+regression against ``--attnspec-baseline`` fails its item, as does a known failure that now
+holds under ``--attnspec-strict-known-failures``. The session-scoped fixture ``attnspec_kernel`` gives the loaded
 kernel (the first selector) to the user's own tests.
 
     pytest --attnspec-bench mypkg.attn:flash_fwd [--benchmark-autosave] [--benchmark-compare] ...
@@ -77,6 +79,27 @@ def _sessions(config, selector: str) -> dict:
             raise pytest.UsageError(f"--attnspec-kernel: {error}") from None
         sessions, _, _ = open_sessions(subject, _options(config))  # a kernel: none inapplicable
         state[selector] = (subject, {session.suite: session for session in sessions})
+        _tracking(config, selector, subject)  # a bad baseline or known-failures file: stop now
+    return state[selector]
+
+
+def _tracking(config, selector: str, subject=None):
+    """The kernel's known failures and baseline (properties/tracking.py), read once."""
+    from attnspec import properties
+    from attnspec.properties.engine.baseline import BaselineError
+    from attnspec.properties.engine.known_failures import KnownFailuresError
+    from attnspec.properties.engine.render import report_header
+    from attnspec.properties.suites import new_report
+    from attnspec.properties.tracking import Tracking
+
+    state = _state(config).setdefault("tracking", {})
+    if selector not in state:
+        header = report_header(new_report(subject, _options(config), "pytest"),
+                               properties.version())
+        try:
+            state[selector] = Tracking.open(_options(config), header)
+        except (BaselineError, KnownFailuresError) as error:
+            raise pytest.UsageError(f"attnspec: {error}") from None
     return state[selector]
 
 
@@ -114,20 +137,29 @@ class PropertyItem(pytest.Item):
 
     def runtest(self):
         from attnspec.properties.engine.render import render_report
-        from attnspec.properties.engine.results import NOT_APPLICABLE, Report
+        from attnspec.properties.engine.results import KNOWN, NOT_APPLICABLE, Report
         from attnspec.properties.suites import subject_data
 
         if self.note is not None:
             pytest.skip(f"{self.note.status}: {self.note.reason}")
         subject, sessions = _sessions(self.config, self.selector)
         result = sessions[self.suite].run(self.property_name)
+        tracking = _tracking(self.config, self.selector)
+        tracking.apply(result)  # known failures and the baseline's figure
         _state(self.config).setdefault("results", {}).setdefault(self.selector, []).append(result)
         if result.status == NOT_APPLICABLE:
             pytest.skip(f"not applicable: {result.reason}")
-        if not result.ok:
-            report = Report(subject_data(subject), _options(self.config).effort, [result],
-                            result.seconds)
-            raise PropertyViolated(render_report(report))
+        options = _options(self.config)
+        if result.status == KNOWN:
+            pytest.xfail(f"known failure ({result.known})")
+        if not result.ok or result.regression or (options.strict_known_failures
+                                                  and result.fixed_known):
+            report = Report(subject_data(subject), options.effort, [result], result.seconds,
+                            baseline=tracking.baseline.label if tracking.baseline else None)
+            text = render_report(report)
+            if result.fixed_known:
+                text += f"\n{result.note} (--attnspec-strict-known-failures)"
+            raise PropertyViolated(text)
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, PropertyViolated):
@@ -140,27 +172,38 @@ class PropertyItem(pytest.Item):
 
 def pytest_sessionfinish(session, exitstatus):
     """--attnspec-json PATH: the report of the kernel's run, in the shape ``attnspec check
-    --json`` writes (a list of such reports when several kernels were given)."""
+    --json`` writes (a list of such reports when several kernels were given);
+    --attnspec-markdown PATH: the same as a Markdown summary."""
     config = session.config
-    if not config.getoption("attnspec_kernel") or not config.getoption("attnspec_json"):
+    if not config.getoption("attnspec_kernel"):
+        return
+    options = _options(config)
+    if not (options.json or options.markdown):
         return
     import json
 
     from attnspec import properties
+    from attnspec.properties.engine.markdown import render_markdown
     from attnspec.properties.engine.render import report_data
-    from attnspec.properties.engine.results import Report
-    from attnspec.properties.suites import subject_data
+    from attnspec.properties.suites import new_report
 
     state = _state(config)
     reports = []
     for selector in config.getoption("attnspec_kernel"):
         subject, _ = _sessions(config, selector)
-        results = state.get("results", {}).get(selector, [])
-        report = Report(subject_data(subject), _options(config).effort, results,
-                        sum(r.seconds for r in results), command="pytest")
-        reports.append(report_data(report, properties.version()))
-    with open(config.getoption("attnspec_json"), "w") as f:
-        json.dump(reports[0] if len(reports) == 1 else reports, f, indent=2)
+        report = new_report(subject, options, "pytest")
+        report.results = state.get("results", {}).get(selector, [])
+        report.seconds = sum(r.seconds for r in report.results)
+        baseline = _tracking(config, selector).baseline
+        report.baseline = baseline.label if baseline is not None else None
+        reports.append(report)
+    if options.json:
+        data = [report_data(report, properties.version()) for report in reports]
+        with open(options.json, "w") as f:
+            json.dump(data[0] if len(data) == 1 else data, f, indent=2)
+    if options.markdown:
+        with open(options.markdown, "w") as f:
+            f.write("\n".join(render_markdown(report) for report in reports))
 
 
 @pytest.fixture(scope="session")

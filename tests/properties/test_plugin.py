@@ -70,3 +70,30 @@ def test_gradients_are_items_of_their_own_and_not_applicable_without_backward(tm
     assert done.returncode == 0, done.stdout[-2000:]
     assert "6 skipped" in done.stdout
     assert "the kernel declares backward=False" in done.stdout
+
+
+def test_regression_tracking_in_the_plugin(tmp_path):
+    """The plugin takes check's tracking options: a known failure is an xfail, a regression
+    against a baseline (made by the plugin) fails its item, --attnspec-markdown is written."""
+    kernels = str(ROOT / "tests/zoo/regression_kernels.py")
+    run = ["--attnspec-effort", "ci", "--attnspec-suite", "attention", "--attnspec-property",
+           "output_matches_oracle", "--attnspec-max-examples", "20"]
+    base = tmp_path / "base.json"
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{kernels}:accurate", *run,
+                     "--attnspec-json", str(base))
+    assert done.returncode == 0, done.stdout[-2000:]
+    md = tmp_path / "summary.md"
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{kernels}:less_accurate", *run,
+                     "--attnspec-baseline", str(base), "--attnspec-markdown", str(md))
+    assert done.returncode == 1 and "worst err/tol grew" in done.stdout, done.stdout[-2000:]
+    assert "### Regressions" in md.read_text()
+    known = tmp_path / "known.txt"
+    known.write_text("*dropped_tail_tile  output_matches_oracle  drops the last partial tile\n")
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{ROOT / 'tests/zoo/buggy_kernels.py'}:"
+                     "dropped_tail_tile", *run, "--attnspec-known-failures", str(known))
+    assert done.returncode == 0 and "1 xfailed" in done.stdout, done.stdout[-2000:]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    done = pytest_in(tmp_path, "--attnspec-kernel", f"{kernels}:accurate", *run,
+                     "--attnspec-baseline", str(bad))
+    assert done.returncode == 4 and "corrupt or truncated" in done.stderr, done.stderr[-2000:]
