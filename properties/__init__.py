@@ -5,8 +5,10 @@
     attention/       the kernel contract's suites: recipes, strategies, cases, the forward
                      properties, long contexts
     scaling_limits/  the statistical laws of long random contexts (paper 1)
+    bench/           ``attnspec bench``: the kernel timed with pytest-benchmark against SDPA
     suites.py        the index of suites that the CLI and the pytest plugin both read
     options.py       the run options, defined once for both
+    tracking.py      a run's known failures and baseline (engine/known_failures.py, baseline.py)
     loading.py       a kernel from a selector (built-in name, module:attr, file.py:attr)
     cli.py           the ``attnspec`` command;  pytest_plugin.py  ``pytest --attnspec-kernel``
 
