@@ -49,7 +49,7 @@ def open_sessions(subject, options: RunOptions) -> tuple[list, list[str], list[R
         try:
             sessions.append(suite.open(subject, options.effort, max_examples=options.max_examples,
                                        call_timeout=options.call_timeout,
-                                       database=options.database))
+                                       database=options.database, isolation=options.isolation))
         except NotApplicable as why:
             results += [Result(suite.name, name, claim, NOT_APPLICABLE, reason=str(why))
                         for name, claim in suite.claims()]

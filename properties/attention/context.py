@@ -5,17 +5,25 @@ invoker, and gives the properties what they share: the case of a recipe, a call 
 on a copy of it, the oracle's exact answer from the cheapest certain tier, and a float64
 evaluation with the kernel's budgets for comparing a kernel with itself. For the driver it
 draws (dtype, device, recipe), checks a case, and describes a finding with its reproducer.
+
+``isolate`` decides where the kernel runs (engine/isolation.py): in a worker process, where a
+kernel that kills its process is a "crashed" violation, or in this one. The worker rebuilds the
+kernel from its selector (``kernel_stand_ins``), runs ``device_still_usable`` after a call that
+raised, and a call on a case's own tensors (inputs_unchanged) copies their state in the worker
+back into them (``restore_tensor``).
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from hypothesis import strategies as st
 
+from attnspec.kernels.registry import BUILTINS
 from attnspec.kernels.spec import KernelSpec
 from attnspec.oracles.attention.error_budget import ErrorBudget, error_budget
 from attnspec.oracles.attention.exact import ExactAttention, exact_attention, exact_progression
@@ -28,6 +36,7 @@ from attnspec.properties.attention.profiles import Profile
 from attnspec.properties.attention.recipe import Recipe
 from attnspec.properties.attention.reproducer import reproducer
 from attnspec.properties.engine.invoker import Invoker
+from attnspec.properties.engine.isolation import Isolation
 from attnspec.properties.engine.results import Finding
 
 
@@ -60,8 +69,11 @@ class Context:
         return self.call_on_originals(case.clone())
 
     def call_on_originals(self, case: AttentionCase) -> Call:
-        return call_attention(self.invoker, self.subject.fn, case.q, case.k, case.v, case.kwargs,
-                              case.recipe.describe(), self.profile.call_timeout_s)
+        """Call the kernel on the case's own tensors: what it writes to them stays written,
+        also when it runs in a worker process."""
+        with self.invoker.writing_back(case_tensors(case), restore_tensor):
+            return call_attention(self.invoker, self.subject.fn, case.q, case.k, case.v,
+                                  case.kwargs, case.recipe.describe(), self.profile.call_timeout_s)
 
     def problem(self, case: AttentionCase) -> AttentionProblem:
         return case.problem(self.spec.causal)
@@ -118,6 +130,100 @@ class Context:
 
     def reproducer(self, name: str, recipe: Recipe, device: str) -> dict:
         return reproducer(self.subject.selector, name, recipe, device)
+
+
+ISOLATION_MODES = ("process", "none")
+# What the fork server of the worker processes imports once (engine/isolation.py): torch and
+# this module, with what it imports (none of it initialises CUDA, which the workers do).
+WORKER_PRELOAD = ("torch", "attnspec.properties.attention.context")
+# OpenMP threads that spin while they wait take the cores the other process is about to need:
+# with the checking process and a worker taking turns, forward-and-backward calls measured
+# 1.4 ms in-process, 45 ms in a worker whose idle threads spin (one other busy process on two
+# cores), 0.9 ms in one whose threads sleep. A value of the user's own is kept.
+WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def isolation_mode(subject, mode: str | None) -> str:
+    """``mode``, or the default for the subject: "none" for a built-in kernel (attnspec's own
+    and PyTorch's, trusted not to kill the process), "process" for a kernel of your own."""
+    if mode is None:
+        return "none" if subject.selector in BUILTINS else "process"
+    if mode not in ISOLATION_MODES:
+        raise ValueError(f"unknown isolation {mode!r}; choose from {', '.join(ISOLATION_MODES)}")
+    return mode
+
+
+def isolate(subject, mode: str | None) -> str:
+    """Make every call of ``subject``'s kernel, by any suite, run as ``mode`` says (None: its
+    default); the mode chosen. Suites opened on one subject share its invoker, and so one
+    worker process."""
+    mode = isolation_mode(subject, mode)
+    if mode == "none":
+        subject.invoker.isolate(None)
+    elif subject.invoker.isolation is None:
+        subject.invoker.isolate(Isolation(
+            stand_ins={"kernel": subject.fn},
+            rebuild="attnspec.properties.attention.context:kernel_stand_ins",
+            rebuild_args=(subject.selector,),
+            probe="attnspec.properties.attention.context:device_still_usable",
+            preload=WORKER_PRELOAD, reducers=TENSOR_REDUCERS,
+            environment=WORKER_ENVIRONMENT))
+    return mode
+
+
+def kernel_stand_ins(selector: str) -> dict:
+    """In a worker process: the kernel loaded again from its selector, standing in for the
+    checking process's (a built-in may hold what no pickle carries). A selector that does not
+    load there (a kernel built in a test) raises, and the kernel is sent by value instead."""
+    from attnspec.properties.loading import load_kernel
+
+    return {"kernel": load_kernel(selector).fn}
+
+
+def device_still_usable() -> None:
+    """In a worker process, after the kernel raised: raise if CUDA can no longer run anything
+    here (a sticky error such as an illegal memory access poisons the whole context), so that
+    the worker is replaced instead of failing every later call for the same reason."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+        torch.ones(1, device=torch.device("cuda", torch.cuda.current_device())).add_(1).item()
+
+
+def reduce_tensor(t: torch.Tensor):
+    """A tensor as it travels to and from the worker process: its whole storage as a uint8
+    array (sent out of band, not copied), with dtype, shape, strides, storage offset, device
+    and requires_grad, so that a view of a case's layout (transposed, offset) arrives as the
+    same view. torch's own pickle (a torch.save per storage) measured 8x slower on the laws'
+    contexts. Tensors it cannot describe so (sparse, meta, conjugate or negative views,
+    subclasses) go by torch's own pickle."""
+    if (type(t) is not torch.Tensor or t.layout != torch.strided or t.device.type == "meta"
+            or t.is_conj() or t.is_neg()):
+        return t.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    raw = torch.empty(0, dtype=torch.uint8, device=t.device).set_(t.untyped_storage())
+    return rebuild_tensor, (raw.cpu().numpy(), t.dtype, tuple(t.shape), t.stride(),
+                            t.storage_offset(), str(t.device), t.requires_grad)
+
+
+def rebuild_tensor(raw: np.ndarray, dtype: torch.dtype, shape: tuple, stride: tuple,
+                   offset: int, device: str, requires_grad: bool) -> torch.Tensor:
+    """The tensor ``reduce_tensor`` described, its storage the received bytes (moved to its
+    device when that is not the CPU)."""
+    storage = torch.from_numpy(raw).to(device).untyped_storage()
+    t = torch.empty(0, dtype=dtype, device=device).set_(storage, offset, shape, stride)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+TENSOR_REDUCERS = {torch.Tensor: reduce_tensor}
+
+
+def case_tensors(case: AttentionCase) -> list[torch.Tensor]:
+    """q, k, v and every tensor keyword of a case: what a kernel could write to."""
+    return [case.q, case.k, case.v] + [t for t in case.kwargs.values() if isinstance(t, torch.Tensor)]
+
+
+def restore_tensor(original: torch.Tensor, after: torch.Tensor) -> None:
+    """Make ``original`` what it became in the worker (values, shape, dtype and layout)."""
+    original.data = after.detach()
 
 
 def as_float64(t: torch.Tensor) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from attnspec.properties.attention import backward
 from attnspec.properties.attention.backward.context import GradientContext
-from attnspec.properties.attention.context import Context
+from attnspec.properties.attention.context import Context, isolate
 from attnspec.properties.attention.forward import PROPERTIES
 from attnspec.properties.attention.profiles import (CONTRACT_PLANS, GRADIENT_PLANS,
                                                     LONG_CONTEXT_PLANS, Profile)
@@ -58,9 +58,12 @@ class KernelSuite(Suite):
 
     def open(self, subject, effort: str, max_examples: int | None = None,
              call_timeout: float | None = None, database: str | None = None,
-             **_) -> KernelSession:
+             isolation: str | None = None, **_) -> KernelSession:
+        """A session on ``subject`` at ``effort``; ``isolation`` says where the kernel runs
+        ("process", "none"; None: the subject's default, context.isolation_mode)."""
         if subject is None:
             raise NotApplicable("a suite of the kernel contract: give a kernel")
+        isolate(subject, isolation)
         profile = self.plans[effort].adjusted(max_examples, call_timeout, database)
         return KernelSession(self.name, self.properties, subject, profile, self.context)
 
@@ -79,13 +82,16 @@ LONG_CONTEXTS = KernelSuite(
     LONG_CONTEXT_PLANS)
 
 
-def reproduce(subject, name: str, recipe, device: str) -> tuple[str, bool]:
+def reproduce(subject, name: str, recipe, device: str,
+              isolation: str | None = None) -> tuple[str, bool]:
     """Re-run one case of one contract property (``attnspec reproduce``): the text to show,
-    and whether the claim held."""
+    and whether the claim held. The kernel runs where ``isolation`` says (None: the subject's
+    default), so that a case that crashed the kernel reproduces as the same verdict."""
     from attnspec.properties.engine.invoker import SubjectFailure
 
     suite = next(s for s in (CONTRACT, GRADIENTS) if name in {p.name for p in s.properties})
     prop = next(p for p in suite.properties if p.name == name)
+    isolate(subject, isolation)
     context = suite.context(subject, suite.plans["ci"])
     head = f"{prop.name}: {prop.claim}\ncase: {recipe.describe()} on {device}"
     try:

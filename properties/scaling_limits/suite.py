@@ -8,6 +8,7 @@ uses the ci plans (they are the smallest that still resolve each law at its fals
 
 from __future__ import annotations
 
+from attnspec.properties.attention.context import isolate
 from attnspec.properties.engine.results import NOT_RUN, Result
 from attnspec.properties.engine.suite import Session, Suite, run_sessions
 from attnspec.properties.scaling_limits.catalogue import LAWS
@@ -52,9 +53,13 @@ class LawSuite(Suite):
     def claims(self) -> list[tuple[str, str]]:
         return [(law.name, law.claim) for law in LAWS]
 
-    def open(self, subject, effort: str, call_timeout: float | None = None, **_) -> LawSession:
+    def open(self, subject, effort: str, call_timeout: float | None = None,
+             isolation: str | None = None, **_) -> LawSession:
+        """A session on ``subject`` (None: the streaming Monte Carlo kernel); ``isolation``
+        says where a kernel runs, as for the contract's suites (attention/context.isolate)."""
         if subject is None:
             return LawSession(StreamingSource(), effort)
+        isolate(subject, isolation)
         kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
         return LawSession(KernelSource(subject, **kwargs), effort)
 

@@ -16,7 +16,7 @@ from attnspec.properties.attention.backward_case import BackwardCase, build_back
 from attnspec.properties.attention.calls import GradientCall, call_backward
 from attnspec.properties.attention.cases import TORCH_DTYPES
 from attnspec.properties.attention.conformance import precision_model
-from attnspec.properties.attention.context import Context
+from attnspec.properties.attention.context import Context, case_tensors, restore_tensor
 from attnspec.properties.attention.recipe import Recipe
 from attnspec.properties.attention.reproducer import reproducer
 
@@ -43,9 +43,13 @@ class GradientContext(Context):
         return self.call_backward_on_originals(case.clone())
 
     def call_backward_on_originals(self, case: BackwardCase) -> GradientCall:
+        """Forward and backward on the case's own tensors: what the kernel writes to them (dO
+        included) stays written, also when it runs in a worker process."""
         f = case.forward
-        return call_backward(self.invoker, self.subject.fn, f.q, f.k, f.v, f.kwargs, case.d_out,
-                             case.d_lse, case.recipe.describe(), self.profile.call_timeout_s)
+        with self.invoker.writing_back(case_tensors(f) + [case.d_out], restore_tensor):
+            return call_backward(self.invoker, self.subject.fn, f.q, f.k, f.v, f.kwargs,
+                                 case.d_out, case.d_lse, case.recipe.describe(),
+                                 self.profile.call_timeout_s)
 
     def gradient_problem(self, case: BackwardCase, call: GradientCall) -> GradientProblem:
         return case.problem(self.spec.causal, call.d_lse)
