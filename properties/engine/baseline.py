@@ -26,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from attnspec.properties.engine.results import KNOWN, PASSING, Result
+from attnspec.properties.engine.results import KNOWN, PASSING, Result, ratio_text
 
 DEFAULT_MAX_GROWTH = 2.0
 
@@ -202,7 +202,7 @@ def _figure(row: BaselineRow | None) -> str:
         return "absent"
     if row.ratio is None:
         return row.status
-    ratio = "inf" if math.isinf(row.ratio) else f"{row.ratio:.3g}"
+    ratio = ratio_text(row.ratio)
     return ratio if row.status == "held" else f"{row.status} {ratio}"
 
 

@@ -9,9 +9,7 @@ reproduces it.
 
 from __future__ import annotations
 
-import math
-
-from attnspec.properties.engine.results import HELD, KNOWN, VIOLATED, Report
+from attnspec.properties.engine.results import HELD, KNOWN, VIOLATED, Report, ratio_text
 
 
 def _cell(text: str) -> str:
@@ -22,7 +20,7 @@ def _cell(text: str) -> str:
 def _figure(ratio: float | None) -> str:
     if ratio is None:
         return ""
-    return "inf" if math.isinf(ratio) else f"{ratio:.3g}"
+    return ratio_text(ratio)
 
 
 def _verdict(report: Report) -> str:

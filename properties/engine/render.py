@@ -12,7 +12,7 @@ import math
 
 from attnspec.properties.engine.results import (ERROR, HELD, INCONCLUSIVE, KNOWN, NOT_APPLICABLE,
                                                 NOT_CHECKED, NOT_RUN, VIOLATED, Finding, Report,
-                                                finite_or_text)
+                                                finite_or_text, ratio_text)
 
 _REASON_STATUSES = (NOT_APPLICABLE, NOT_CHECKED, NOT_RUN, INCONCLUSIVE, ERROR)
 
@@ -20,7 +20,7 @@ _REASON_STATUSES = (NOT_APPLICABLE, NOT_CHECKED, NOT_RUN, INCONCLUSIVE, ERROR)
 def _ratio(finding: Finding | None) -> str:
     if finding is None:
         return ""
-    return "inf" if math.isinf(finding.ratio) else f"{finding.ratio:.3g}"
+    return ratio_text(finding.ratio)
 
 
 def _baseline_figure(row) -> str:
@@ -28,7 +28,7 @@ def _baseline_figure(row) -> str:
     if row is None:
         return "new"
     if row.status in (HELD, VIOLATED, KNOWN) and row.ratio is not None:
-        return "inf" if math.isinf(row.ratio) else f"{row.ratio:.3g}"
+        return ratio_text(row.ratio)
     return row.status
 
 

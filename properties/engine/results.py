@@ -117,6 +117,11 @@ class Report:
         return any(r.status == ERROR for r in self.results)
 
 
+def ratio_text(x: float) -> str:
+    """A worst err/tol as every table shows it: three significant digits, or inf."""
+    return "inf" if math.isinf(x) else f"{x:.3g}"
+
+
 def finite_or_text(x: float):
     """JSON has no inf or NaN: such numbers are written as their text."""
     return x if math.isfinite(x) else str(x)
