@@ -77,10 +77,17 @@ def run(args) -> int:
         # directory is collected or configures the run (module docstring)
         argv = ["-p", "no:cacheprovider", "-rs", "-c", os.devnull, "--rootdir", root,
                 "--attnspec-bench", args.selector, root, *given, *forwarded]
+        # Run from inside a pytest-xdist worker (a test, a harness that shells out), the
+        # worker's PYTEST_XDIST_* variables would make pytest-benchmark take this run for a
+        # worker too and switch itself off: every case "passed", nothing timed. This run is
+        # no worker; they are hidden from it.
+        xdist = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PYTEST_XDIST_")}
         try:
             code = int(pytest.main(argv))
         except PerformanceRegression:  # --benchmark-compare-fail, reported by pytest-benchmark
             code = 1
+        finally:
+            os.environ.update(xdist)
     if code == 5:
         print("attnspec: no bench case was selected", file=sys.stderr)
     return EXIT_CODES.get(code, 3)

@@ -303,6 +303,11 @@ def test_a_slower_kernel_is_flagged(tmp_path):
         assert f"> {limit:.9f}" in out, (check, out[-3000:])
 
 
+# A user's own pytest, run plainly: not as a worker of this test run's pytest-xdist, whose
+# PYTEST_XDIST_* variables would switch pytest-benchmark off in it (as it is in any xdist run).
+PLAIN_PYTEST = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+
+
 def test_pytest_attnspec_bench_runs_inside_the_users_pytest(tmp_path):
     (tmp_path / "test_user.py").write_text("def test_users_own():\n    assert True\n")
     report = tmp_path / "bench.json"
@@ -311,7 +316,7 @@ def test_pytest_attnspec_bench_runs_inside_the_users_pytest(tmp_path):
          str(tmp_path), "--attnspec-bench", "reference-dense", "--attnspec-bench-max-len", "16",
          "--benchmark-max-time=0.002", "--benchmark-min-rounds=2", "-k",
          "users_own or llama2-7b/decode", f"--benchmark-json={report}"],
-        capture_output=True, text=True, cwd=tmp_path)
+        capture_output=True, text=True, cwd=tmp_path, env=PLAIN_PYTEST)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "9 passed" in done.stdout, done.stdout[-1500:]  # 4 dtypes x 2 roles, and the user's
     names = {b["fullname"] for b in json.loads(report.read_text())["benchmarks"]}
@@ -319,6 +324,6 @@ def test_pytest_attnspec_bench_runs_inside_the_users_pytest(tmp_path):
     no_compare = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
          str(tmp_path), "--attnspec-bench", "reference-dense", "--attnspec-bench-ratio-fail",
-         "min:10%"], capture_output=True, text=True, cwd=tmp_path)
+         "min:10%"], capture_output=True, text=True, cwd=tmp_path, env=PLAIN_PYTEST)
     assert no_compare.returncode == 4
     assert "needs a stored run to compare with" in no_compare.stdout + no_compare.stderr
