@@ -66,7 +66,7 @@ def render_markdown(report: Report) -> str:
     head.append("where / why")
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report.results:
-        verdict = "REGRESSED" if r.regression and r.status == HELD else r.status
+        verdict = r.verdict
         if r.status in (HELD, VIOLATED, KNOWN) and r.worst is not None:
             figure, why = _figure(r.worst.ratio), r.worst.detail
         else:

@@ -80,7 +80,7 @@ def render_report(report: Report, verbose: bool = False) -> str:
         if r.known:
             why = f"{why}  (known: {r.known})" if r.status == KNOWN else f"{why}  ({r.note})"
         ratio = _ratio(r.worst) if r.status in (HELD, VIOLATED, KNOWN) else ""
-        verdict = "REGRESSED" if r.regression and r.status == HELD else r.status
+        verdict = r.verdict
         old = f"{_baseline_figure(r.baseline):>13}  " if report.baseline else ""
         lines.append((f"{r.suite:<{swidth}}  " if show_suite else "")
                      + f"{r.name:<{width}}  {verdict:<14}  {_count(r):>8}  {ratio:>13}  {old}{why}")

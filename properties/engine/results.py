@@ -70,6 +70,12 @@ class Result:
         return self.status in PASSING or self.status == KNOWN
 
     @property
+    def verdict(self) -> str:
+        """The status as a table shows it: REGRESSED for a claim that holds but regressed
+        against the baseline."""
+        return "REGRESSED" if self.regression and self.status == HELD else self.status
+
+    @property
     def fixed_known(self) -> bool:
         """Listed as a known failure, and holds now: the line can be removed."""
         return bool(self.known) and self.status == HELD
