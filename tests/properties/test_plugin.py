@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from attnspec.properties.attention.forward import ORDER as FORWARD_ORDER
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,9 +27,9 @@ def test_a_correct_kernel_passes_every_property_item(tmp_path):
     done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-profile",
                      "quick", "--attnspec-max-examples", "3")
     assert done.returncode == 0, done.stdout[-2000:]
-    # every suite that applies, as at the command line: 17 contract properties, 6 backward
+    # every suite that applies, as at the command line: the contract properties, 6 backward
     # properties, 6 laws, and the user's own test
-    assert "30 passed" in done.stdout, done.stdout[-2000:]
+    assert f"{len(FORWARD_ORDER) + 13} passed" in done.stdout, done.stdout[-2000:]
 
 
 def test_the_options_are_those_of_the_command(tmp_path):
@@ -39,8 +41,8 @@ def test_the_options_are_those_of_the_command(tmp_path):
 
     data = json.loads((tmp_path / "report.json").read_text())  # the shape `check --json` writes
     assert data["subject"]["selector"] == "reference-dense" and data["effort"] == "quick"
-    assert len(data["results"]) == 17 and not data["violated"]
-    assert "18 passed" in done.stdout  # 17 properties and the user's own test
+    assert len(data["results"]) == len(FORWARD_ORDER) and not data["violated"]
+    assert f"{len(FORWARD_ORDER) + 1} passed" in done.stdout  # the properties and the user's test
     assert "attnspec[reference-dense::attention::deterministic] PASSED" in done.stdout, done.stdout
     bad = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-effort", "huge")
     assert bad.returncode == 4 and "unknown effort 'huge'" in bad.stdout + bad.stderr

@@ -35,13 +35,16 @@ def declare(**changes):
     return attach
 
 
-def _visible(Lq, Lk, causal, window, mask, device, top_left=False, window_exclusive=False):
+def _visible(Lq, Lk, causal, window, mask, device, top_left=False, window_exclusive=False,
+             causal_lookahead=0, causal_tile=0):
     i = torch.arange(Lq, device=device)[:, None]
     j = torch.arange(Lk, device=device)[None, :]
     off = 0 if top_left else Lk - Lq
     vis = torch.ones(Lq, Lk, dtype=torch.bool, device=device)
-    if causal:
-        vis = vis & (j <= i + off)
+    if causal and causal_tile:  # BUG hook: causality decided per key tile, by its first key
+        vis = vis & ((j // causal_tile) * causal_tile <= i + off)
+    elif causal:
+        vis = vis & (j <= i + off + causal_lookahead)  # BUG hook: lookahead > 0 reads ahead
     if window is not None:
         left, right = window
         off_w = Lk - Lq
@@ -85,11 +88,13 @@ def _scores(q, k, scale, softcap, alibi_slopes, *, acc, gqa_modulo=False, slope_
 def _dense(q, k, v, *, scale=None, causal=False, alibi_slopes=None, mask=None, window=None,
            softcap=None, return_lse=False, acc=torch.float32, fill=float("-inf"),
            subtract_max=True, eps=0.0, top_left=False, window_exclusive=False,
-           empty_nan=False, lse_base2=False, out_dtype=None, **score_bugs):
+           empty_nan=False, lse_base2=False, out_dtype=None, causal_lookahead=0, causal_tile=0,
+           **score_bugs):
     acc = torch.promote_types(q.dtype, acc)
     Hq, Lq, Lk = q.shape[1], q.shape[2], k.shape[2]
     s = _scores(q, k, scale, softcap, alibi_slopes, acc=acc, **score_bugs)
-    vis = _visible(Lq, Lk, causal, window, mask, q.device, top_left, window_exclusive)
+    vis = _visible(Lq, Lk, causal, window, mask, q.device, top_left, window_exclusive,
+                   causal_lookahead, causal_tile)
     s = s.masked_fill(~vis, fill)
     m = s.amax(-1, keepdim=True) if subtract_max else torch.zeros_like(s[..., :1])
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
@@ -225,6 +230,22 @@ def nan_on_empty_rows(q, k, v, **kw):
     """Returns 0/0 = NaN on rows with no visible key while declaring 'zero'. Caught by
     empty_rows_as_declared."""
     return _dense(q, k, v, empty_nan=True, **kw)
+
+
+@declare()
+def reads_one_token_ahead(q, k, v, **kw):
+    """Causal limit j <= i + Lk - Lq + 1: each row also reads the next token. Caught by
+    output_matches_oracle and no_future_leak."""
+    return _dense(q, k, v, causal_lookahead=1, **kw)
+
+
+@declare()
+def long_path_reads_its_diagonal_tile(q, k, v, **kw):
+    """From 1024 keys on, a long-context path decides causality per 128-key tile (a tile is
+    read when its first key is visible), so each row also reads the rest of its diagonal tile:
+    up to 127 future tokens. The oracle comparisons' shapes (at most 70 keys at ci) never take
+    that path; caught by no_future_leak, which draws rows of 1021..4099 keys."""
+    return _dense(q, k, v, causal_tile=128 if k.shape[2] >= 1024 else 0, **kw)
 
 
 @declare()
@@ -418,7 +439,8 @@ ZOO = [
     no_max_subtraction, half_precision_accumulation, bf16_running_output,
     bf16_kernel_bf16_running_output, missing_rescale,
     dropped_tail_tile, denominator_epsilon, causal_top_left_declared_bottom_right,
-    finite_mask_fill, window_off_by_one, nan_on_empty_rows, mask_ignores_heads,
+    finite_mask_fill, window_off_by_one, nan_on_empty_rows, reads_one_token_ahead,
+    long_path_reads_its_diagonal_tile, mask_ignores_heads,
     alibi_slopes_reversed, alibi_sign_flipped, alibi_without_offset, softcap_after_bias,
     ignores_scale, gqa_modulo_heads, assumes_contiguous, assumes_dv_equals_d,
     output_in_float32, lse_in_base_two, batch_shares_row_max, scales_q_in_place,

@@ -7,6 +7,8 @@ budget (oracles/attention/error_budget.py) or exact (bitwise claims). One concep
     oracle_match     output_matches_oracle, lse_matches_oracle: against the certified oracles
     contract_rules   empty_rows_as_declared, causal_alignment_as_declared,
                      output_shape_dtype_device: exact rules of the contract
+    causality        no_future_leak: what causal masking and the window hide cannot reach a
+                     row, bit for bit, at key lengths no oracle comparison reaches
     hygiene          inputs_unchanged, deterministic: bitwise claims about the call itself
     metamorphic      permutation, score shift, LSE merge, batch/head independence, query
                      scaling: a kernel against itself
@@ -15,8 +17,9 @@ budget (oracles/attention/error_budget.py) or exact (bitwise claims). One concep
     catalogue        the catalogue they register in
 """
 
-from attnspec.properties.attention.forward import (contract_rules, hygiene, metamorphic,
-                                                   oracle_match, sensitivity, temperature)
+from attnspec.properties.attention.forward import (causality, contract_rules, hygiene,
+                                                   metamorphic, oracle_match, sensitivity,
+                                                   temperature)
 from attnspec.properties.attention.forward.catalogue import FORWARD
 
 ORDER = (
@@ -27,6 +30,7 @@ ORDER = (
     "output_shape_dtype_device",
     "inputs_unchanged",
     "deterministic",
+    "no_future_leak",
     "key_value_permutation_equivariance",
     "score_shift_invariance",
     "lse_merge_of_key_splits",
@@ -40,5 +44,5 @@ ORDER = (
 )
 PROPERTIES = FORWARD.ordered(ORDER)
 
-__all__ = ["FORWARD", "ORDER", "PROPERTIES", "contract_rules", "hygiene", "metamorphic",
+__all__ = ["FORWARD", "ORDER", "PROPERTIES", "causality", "contract_rules", "hygiene", "metamorphic",
            "oracle_match", "sensitivity", "temperature"]
