@@ -206,6 +206,10 @@ def _run(subject, options, args, command: str = "check", name: str = "") -> int:
     from attnspec.properties import suites
 
     _check_writable((options.json, "--json"), (options.markdown, "--markdown"))
+    try:
+        suites.with_dtypes(subject, options.dtypes)  # an undeclared --dtype: stop before running
+    except suites.RunError as error:
+        raise _Usage(str(error)) from None
     tracking = _tracking(subject, options, command, name)
     report = suites.run(subject, options, on_result=_progress, command=command, name=name,
                         tracking=tracking)

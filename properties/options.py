@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attnspec.kernels.spec import DTYPES
 from attnspec.properties.engine.suite import EFFORTS, RunOptions
 from attnspec.properties.suites import SUITES
 
@@ -70,6 +71,8 @@ def options() -> tuple[Option, ...]:
                "see 'attnspec list --suites')", type=str, metavar="NAME", repeatable=True),
         Option("property", "run only this property or law (repeatable)", aliases=("law",),
                type=str, metavar="NAME", repeatable=True),
+        Option("dtype", "check only this dtype (repeatable; one the kernel declares; default: "
+               "every declared dtype)", type=str, metavar="DTYPE", repeatable=True),
         Option("max-examples", "examples per property (overrides the effort's)", type=int,
                metavar="N"),
         Option("call-timeout", "per-call time limit for the kernel, in seconds (default from "
@@ -158,6 +161,10 @@ def run_options(get, suites: tuple[str, ...] | None = None) -> RunOptions:
         # and draws from it, so even an empty database changes the cases a ci run draws
         raise OptionError("--baseline and --database do not go together: an example database "
                           "changes the cases a run draws, and a baseline compares the same cases")
+    dtypes = tuple(dict.fromkeys(_given(get, by_name["dtype"])[0] or ()))
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            raise OptionError(f"unknown --dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     isolation = get("isolation")
     if isolation is not None and isolation not in ISOLATION_MODES:
         raise OptionError(f"unknown --isolation {isolation!r}; choose from "
@@ -167,4 +174,5 @@ def run_options(get, suites: tuple[str, ...] | None = None) -> RunOptions:
                       max_growth=2.0 if max_growth is None else max_growth,
                       known_failures=get("known_failures"),
                       strict_known_failures=bool(get("strict_known_failures")),
-                      markdown=get("markdown"), database=get("database"), isolation=isolation)
+                      markdown=get("markdown"), database=get("database"), isolation=isolation,
+                      dtypes=dtypes or None)

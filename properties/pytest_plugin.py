@@ -69,7 +69,7 @@ def _options(config):
 def _sessions(config, selector: str) -> dict:
     """The loaded kernel's sessions, one per suite that applies (a hang is remembered)."""
     from attnspec.properties.loading import LoadError, load_kernel
-    from attnspec.properties.suites import open_sessions
+    from attnspec.properties.suites import RunError, open_sessions, with_dtypes
 
     state = _state(config).setdefault("kernels", {})
     if selector not in state:
@@ -77,7 +77,11 @@ def _sessions(config, selector: str) -> dict:
             subject = load_kernel(selector)
         except LoadError as error:
             raise pytest.UsageError(f"--attnspec-kernel: {error}") from None
-        sessions, _, _ = open_sessions(subject, _options(config))  # a kernel: none inapplicable
+        try:
+            checked = with_dtypes(subject, _options(config).dtypes)
+        except RunError as error:
+            raise pytest.UsageError(f"attnspec: {error}") from None
+        sessions, _, _ = open_sessions(checked, _options(config))  # a kernel: none inapplicable
         state[selector] = (subject, {session.suite: session for session in sessions})
         _tracking(config, selector, subject)  # a bad baseline or known-failures file: stop now
     return state[selector]

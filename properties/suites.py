@@ -14,6 +14,7 @@ report, never silently left out.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEXTS
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
@@ -56,11 +57,34 @@ def open_sessions(subject, options: RunOptions) -> tuple[list, list[str], list[R
     return sessions, notes, results
 
 
+class RunError(ValueError):
+    """Options that cannot apply to this subject; str(error) is one line for the user."""
+
+
+def with_dtypes(subject, dtypes: tuple[str, ...] | None):
+    """``subject`` drawing only ``dtypes`` (--dtype), which it must declare; None: unchanged."""
+    if subject is None or dtypes is None:
+        if dtypes is not None:
+            raise RunError("--dtype needs a kernel (this run checks the wing's own sampler)")
+        return subject
+    undeclared = [d for d in dtypes if d not in subject.spec.dtypes]
+    if undeclared:
+        raise RunError(f"{subject.selector} does not declare {', '.join(undeclared)} (it "
+                       f"declares {', '.join(subject.spec.dtypes)}); --dtype chooses among those")
+    chosen = tuple(d for d in subject.spec.dtypes if d in dtypes)
+    return replace(subject, spec=replace(subject.spec, dtypes=chosen))
+
+
 def new_report(subject, options: RunOptions, command: str = "check", name: str = "") -> Report:
-    """The empty report of a run: its header is what a baseline must match."""
-    return Report(subject_data(subject, name), options.effort, command=command,
+    """The empty report of a run: its header is what a baseline must match (the subject as
+    declared, and the dtypes checked when --dtype chose some)."""
+    data = subject_data(subject, name)
+    if subject is not None and options.dtypes is not None:
+        data["dtypes"] = [d for d in subject.spec.dtypes if d in options.dtypes]
+    return Report(data, options.effort, command=command,
                   options={"max_examples": options.max_examples,
-                           "database": bool(options.database)})
+                           "database": bool(options.database), "dtypes": data.get("dtypes")
+                           if options.dtypes is not None else None})
 
 
 def run(subject, options: RunOptions, on_result=None, command: str = "check",
@@ -69,7 +93,8 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
     (properties/tracking.py) marks known failures and regressions as results come."""
     report = new_report(subject, options, command, name)
     start = time.perf_counter()
-    sessions, report.notes, report.results = open_sessions(subject, options)
+    sessions, report.notes, report.results = open_sessions(with_dtypes(subject, options.dtypes),
+                                                           options)
 
     def track(result):
         if tracking is not None:

@@ -100,6 +100,7 @@ _SAME = (
     ("command", "command"),
     ("effort", "effort"),
     ("max_examples", "examples per property (--max-examples)"),
+    ("dtypes", "dtypes (--dtype)"),
 )
 
 

@@ -72,7 +72,8 @@ def render_report(report: Report, verbose: bool = False) -> str:
             why = r.worst.detail
         else:
             why = ""
-        if r.status == HELD and r.worst is not None and r.worst.ratio > 0 and r.worst.device:
+        if (r.worst is not None and r.worst.device and r.status in (HELD, VIOLATED, KNOWN)
+                and (r.worst.ratio > 0 or r.status != HELD)):  # the worst case's dtype, device
             why = f"{why}  [{r.worst.dtype}, {r.worst.device}]"
         elif r.false_alarm is not None and r.status in (HELD, VIOLATED) and r.checks:
             seed = "" if r.seed is None else f", seed {r.seed}"
@@ -151,6 +152,7 @@ def report_header(report: Report, version: str) -> dict:
         "effort": report.effort,
         "max_examples": report.options.get("max_examples"),
         "database": report.options.get("database", False),
+        "dtypes": report.options.get("dtypes"),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "machine": platform.machine(), "system": platform.system()},
     }

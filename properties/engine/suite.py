@@ -38,6 +38,7 @@ class RunOptions:
     markdown: str | None = None  # where to write the report as a Markdown summary
     database: str | None = None  # hypothesis's example database directory (None: no database)
     isolation: str | None = None  # "process" or "none"; None: the default for the subject
+    dtypes: tuple[str, ...] | None = None  # check only these of the declared dtypes (None: all)
 
 
 class NotApplicable(Exception):

@@ -69,6 +69,9 @@ def test_a_buggy_kernel_exits_1_with_a_reproducer_that_reproduces(tmp_path):
         (["check", "reference-dense", "--max-examples", "0"], "at least 1"),
         (["reproduce", "reference-dense", "--property", "deterministic", "--case", "{bad"],
          "not a recipe"),
+        (["check", "reference-dense", "--dtype", "float8"], "unknown --dtype 'float8'"),
+        (["check", f"{ZOO}:denominator_epsilon", "--dtype", "float16"],
+         "does not declare float16 (it declares float32, float64)"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, message, capsys):
@@ -119,3 +122,24 @@ def test_a_run_that_checks_nothing_is_no_pass(capsys):
     assert main(["check", "reference-dense", "--suite", "long_contexts"]) == 1
     out = capsys.readouterr().out
     assert "not run at effort ci" in out and "nothing was checked" in out
+
+
+def test_dtype_restricts_every_suite_to_the_chosen_dtypes(tmp_path):
+    """--dtype (repeatable) draws only the chosen dtypes, in every suite; the report says which,
+    and every row with a worst case names its dtype."""
+    out = tmp_path / "r.json"
+    assert main(["check", "reference-dense", "--effort", "quick", "--max-examples", "4",
+                 "--dtype", "bfloat16", "--dtype", "float64", "--suite", "attention",
+                 "--suite", "gradients", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["subject"]["dtypes"] == ["bfloat16", "float64"] == data["dtypes"]
+    drawn = {r["worst"]["dtype"] for r in data["results"] if r.get("worst") and r["worst"]["dtype"]}
+    assert drawn and drawn <= {"bfloat16", "float64"}, drawn
+
+
+def test_the_dtype_of_a_violation_is_in_its_row(capsys):
+    assert main(["check", f"{ZOO}:denominator_epsilon", "--effort", "ci", "--max-examples", "5",
+                 "--property", "output_matches_oracle", "--dtype", "float32"]) == 1
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("output_matches_oracle"))
+    assert "VIOLATED" in row and "[float32, cpu]" in row, row

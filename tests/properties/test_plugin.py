@@ -35,12 +35,14 @@ def test_a_correct_kernel_passes_every_property_item(tmp_path):
 def test_the_options_are_those_of_the_command(tmp_path):
     done = pytest_in(tmp_path, "--attnspec-kernel", "reference-dense", "--attnspec-effort",
                      "quick", "--attnspec-max-examples", "3", "--attnspec-suite", "attention",
-                     "-vv", "--attnspec-json", str(tmp_path / "report.json"))
+                     "--attnspec-dtype", "float32", "-vv",
+                     "--attnspec-json", str(tmp_path / "report.json"))
     assert done.returncode == 0, done.stdout[-2000:]
     import json
 
     data = json.loads((tmp_path / "report.json").read_text())  # the shape `check --json` writes
     assert data["subject"]["selector"] == "reference-dense" and data["effort"] == "quick"
+    assert data["dtypes"] == ["float32"]
     assert len(data["results"]) == len(FORWARD_ORDER) and not data["violated"]
     assert f"{len(FORWARD_ORDER) + 1} passed" in done.stdout  # the properties and the user's test
     assert "attnspec[reference-dense::attention::deterministic] PASSED" in done.stdout, done.stdout
