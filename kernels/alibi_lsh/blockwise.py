@@ -19,87 +19,101 @@ import torch
 TILE_ELEMENTS = 1 << 23  # scores held at once (B x blocks x rows x keys): 32 MiB in float32
 
 
-def _block_table(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids int64[n] nondecreasing from 0 -> (start, length) int64[blocks]."""
-    length = torch.bincount(ids)
-    start = torch.cumsum(length, 0) - length
+def _block_table(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ids int64[c, n], each row nondecreasing from 0 -> (draw, start, length) int64[blocks]."""
+    c, n = ids.shape
+    offset = torch.cumsum(ids[:, -1] + 1, 0) - (ids[:, -1] + 1)  # [c] first flat id of each draw
+    length = torch.bincount((ids + offset[:, None]).flatten())
+    flat_start = torch.cumsum(length, 0) - length  # in the concatenation of the c draws
     keep = length > 0
-    return start[keep], length[keep]
+    flat_start, length = flat_start[keep], length[keep]
+    return flat_start // n, flat_start % n, length
 
 
 def blocks_attention(
     q: torch.Tensor,  # [B, Lq, D] working dtype
     k: torch.Tensor,  # [B, Lk, D]
     v: torch.Tensor,  # [B, Lk, Dv]
-    ids: torch.Tensor,  # int64[n], n = max(Lq, Lk), on q's device
+    ids: torch.Tensor,  # int64[c, n] (c draws) or int64[n] (one), n = max(Lq, Lk), on q's device
     *,
     scale: float,
     causal: bool,
     tile_elements: int = TILE_ELEMENTS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(out [B, Lq, Dv], lse [B, Lq]) of attention restricted to the blocks of ``ids``.
-
-    A row whose block holds no visible key gets out = 0 and lse = -inf.
+    """(out [c, B, Lq, Dv], lse [c, B, Lq]) of attention restricted to the blocks of each draw
+    (without the leading c for 1-D ids). A row whose block holds no visible key gets out = 0
+    and lse = -inf. The blocks of all c draws are grouped together (fewer, larger tensor ops).
     """
+    single = ids.dim() == 1
+    ids = ids[None] if single else ids
+    c, n = ids.shape
     B, Lq, _ = q.shape
     Lk, Dv = k.shape[1], v.shape[2]
-    n = ids.shape[0]
     k_first, q_first = n - Lk, n - Lq  # first position holding a key, a query
     device, dtype = q.device, q.dtype
-    out = torch.zeros((B, Lq, Dv), dtype=dtype, device=device)
-    lse = torch.full((B, Lq), float("-inf"), dtype=dtype, device=device)
+    out = torch.zeros((B, c * Lq, Dv), dtype=dtype, device=device)  # row draw * Lq + i
+    lse = torch.full((B, c * Lq), float("-inf"), dtype=dtype, device=device)
 
-    start, length = _block_table(ids)
+    draw, start, length = _block_table(ids)
     end = start + length  # exclusive
     q_start = torch.clamp(start, min=q_first)
     q_len = end - q_start
     k_start = torch.clamp(start, min=k_first)
     k_len = torch.clamp(end - k_start, min=0)
     has_queries = q_len > 0
-    start, q_start, q_len, k_start, k_len = (
-        t[has_queries] for t in (start, q_start, q_len, k_start, k_len))
-    if start.numel() == 0:
-        return out, lse
-    # group by the power of two at or above the key count (0 keys: group 0)
-    group = torch.where(k_len > 0, torch.ceil(torch.log2(k_len.clamp_min(1).to(torch.float64))), -1.0)
-    group = group.to(torch.int64)
-    for g in torch.unique(group).tolist():
-        members = torch.nonzero(group == g).flatten()
-        wk = max(int(k_len[members].max()), 1)
-        wq_all = int(q_len[members].max())
-        # rows per tile so that B x blocks x rows x wk stays within tile_elements
-        rows = max(1, min(wq_all, tile_elements // max(B * wk, 1)))
-        blocks_per_tile = max(1, tile_elements // max(B * rows * wk, 1))
-        for b0 in range(0, members.numel(), blocks_per_tile):
-            sel = members[b0:b0 + blocks_per_tile]
-            ks, kl, qs, ql = k_start[sel], k_len[sel], q_start[sel], q_len[sel]
-            key_pos = ks[:, None] + torch.arange(wk, device=device)  # [nb, wk]
-            key_ok = torch.arange(wk, device=device)[None, :] < kl[:, None]
-            key_index = (key_pos - k_first).clamp(0, Lk - 1)
-            kb = k[:, key_index]  # [B, nb, wk, D]
-            vb = v[:, key_index]  # [B, nb, wk, Dv]
-            wq = int(ql.max())
-            for r0 in range(0, wq, rows):
-                r = torch.arange(r0, min(r0 + rows, wq), device=device)
-                query_pos = qs[:, None] + r[None, :]  # [nb, rows]
-                query_ok = r[None, :] < ql[:, None]
-                query_index = (query_pos - q_first).clamp(0, Lq - 1)
-                qb = q[:, query_index]  # [B, nb, rows, D]
-                s = torch.matmul(qb, kb.transpose(-1, -2)) * scale  # [B, nb, rows, wk]
-                allowed = key_ok[:, None, :]  # [nb, 1, wk]
-                if causal:
-                    allowed = allowed & (key_pos[:, None, :] <= query_pos[:, :, None])
-                s = s.masked_fill(~allowed, float("-inf"))
-                row_max = s.amax(dim=-1, keepdim=True)
-                row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
-                p = torch.exp(s - row_max)
-                denom = p.sum(dim=-1)  # [B, nb, rows]
-                o = torch.matmul(p, vb) / denom.clamp_min(torch.finfo(dtype).tiny)[..., None]
-                l = row_max[..., 0] + torch.log(denom)  # -inf where no key is visible
-                flat = query_index[query_ok]  # [rows kept]
-                out[:, flat] = o[:, query_ok]
-                lse[:, flat] = l[:, query_ok]
-    return out, lse
+    draw, q_start, q_len, k_start, k_len = (t[has_queries] for t in (draw, q_start, q_len, k_start, k_len))
+    if draw.numel() > 0:
+        # group by the power of two at or above the key count (no key: group -1)
+        group = torch.where(k_len > 0, torch.ceil(torch.log2(k_len.clamp_min(1).to(torch.float64))), -1.0)
+        group = group.to(torch.int64)
+        for g in torch.unique(group).tolist():
+            members = torch.nonzero(group == g).flatten()
+            wk = max(int(k_len[members].max()), 1)
+            wq_all = int(q_len[members].max())
+            # rows per tile so that B x blocks x rows x wk stays within tile_elements
+            rows = max(1, min(wq_all, tile_elements // max(B * wk, 1)))
+            blocks_per_tile = max(1, tile_elements // max(B * rows * wk, 1))
+            for b0 in range(0, members.numel(), blocks_per_tile):
+                sel = members[b0:b0 + blocks_per_tile]
+                dr, ks, kl, qs, ql = draw[sel], k_start[sel], k_len[sel], q_start[sel], q_len[sel]
+                key_pos = ks[:, None] + torch.arange(wk, device=device)  # [nb, wk]
+                key_ok = torch.arange(wk, device=device)[None, :] < kl[:, None]
+                key_index = (key_pos - k_first).clamp(0, Lk - 1)
+                kb = k[:, key_index]  # [B, nb, wk, D]
+                vb = v[:, key_index]  # [B, nb, wk, Dv]
+                wq = int(ql.max())
+                for r0 in range(0, wq, rows):
+                    r = torch.arange(r0, min(r0 + rows, wq), device=device)
+                    query_pos = qs[:, None] + r[None, :]  # [nb, rows]
+                    query_ok = r[None, :] < ql[:, None]
+                    query_index = (query_pos - q_first).clamp(0, Lq - 1)
+                    qb = q[:, query_index]  # [B, nb, rows, D]
+                    s = torch.matmul(qb, kb.transpose(-1, -2)) * scale  # [B, nb, rows, wk]
+                    allowed = key_ok[:, None, :]  # [nb, 1, wk]
+                    if causal:
+                        allowed = allowed & (key_pos[:, None, :] <= query_pos[:, :, None])
+                    s = s.masked_fill(~allowed, float("-inf"))
+                    row_max = s.amax(dim=-1, keepdim=True)
+                    row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
+                    p = torch.exp(s - row_max)
+                    denom = p.sum(dim=-1)  # [B, nb, rows]
+                    o = torch.matmul(p, vb) / denom.clamp_min(torch.finfo(dtype).tiny)[..., None]
+                    l = row_max[..., 0] + torch.log(denom)  # -inf where no key is visible
+                    flat = (dr[:, None] * Lq + query_index)[query_ok]  # [rows kept]
+                    out[:, flat] = o[:, query_ok]
+                    lse[:, flat] = l[:, query_ok]
+    out = out.view(B, c, Lq, Dv).transpose(0, 1)
+    lse = lse.view(B, c, Lq).transpose(0, 1)
+    return (out[0], lse[0]) if single else (out, lse)
+
+
+def merge_all(out_t, lse_t):
+    """Log-sum-exp merge of c draws at once: out_t [c, B, Lq, Dv], lse_t [c, B, Lq] ->
+    (sum_t e^(lse_t) out_t / sum_t e^(lse_t), log sum_t e^(lse_t))."""
+    total = torch.logsumexp(lse_t, dim=0)  # [B, Lq], -inf where every draw is empty
+    safe = torch.where(torch.isfinite(total), total, torch.zeros_like(total))
+    w = torch.where(torch.isfinite(total), torch.exp(lse_t - safe), torch.zeros_like(lse_t))
+    return (w[..., None] * out_t).sum(0), total
 
 
 def merge_draws(out_acc, lse_acc, out_t, lse_t):

@@ -24,12 +24,13 @@ import math
 
 import torch
 
-from attnspec.kernels.alibi_lsh.blockwise import blocks_attention, merge_draws
+from attnspec.kernels.alibi_lsh.blockwise import blocks_attention, merge_all, merge_draws
 from attnspec.kernels.alibi_lsh.certificate import row_certificate
 from attnspec.kernels.alibi_lsh.sampler import sample_block_ids
 
 DEFAULT_SAMPLES = 16
 DEFAULT_SCHEME = "binning"
+DRAW_BUFFER_ELEMENTS = 1 << 24  # per-draw outputs held at once before their merge (64 MiB in float32)
 
 
 def positional_lsh_attention(
@@ -79,9 +80,11 @@ def positional_lsh_attention(
         draws = (torch.zeros((1, n), dtype=torch.int64, device=device) if ids is None else ids[h])
         acc = torch.zeros((B, Lq, Dv), dtype=working, device=device)
         acc_lse = torch.full((B, Lq), float("-inf"), dtype=working, device=device)
-        for t in range(draws.shape[0]):
-            o_t, l_t = blocks_attention(qh, kh, vh, draws[t], scale=scale, causal=causal)
-            acc, acc_lse = merge_draws(acc, acc_lse, o_t, l_t)
+        # draws in chunks whose per-draw outputs [c, B, Lq, Dv] stay within DRAW_BUFFER_ELEMENTS
+        chunk = max(1, DRAW_BUFFER_ELEMENTS // max(B * Lq * (Dv + 1), 1))
+        for t0 in range(0, draws.shape[0], chunk):
+            o_t, l_t = blocks_attention(qh, kh, vh, draws[t0:t0 + chunk], scale=scale, causal=causal)
+            acc, acc_lse = merge_draws(acc, acc_lse, *merge_all(o_t, l_t))
         out[:, h] = acc.to(q.dtype)
         lse[:, h] = (acc_lse - math.log(draws.shape[0])).to(lse.dtype)
         if return_certificate and ids is not None:
