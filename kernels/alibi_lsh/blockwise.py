@@ -3,10 +3,11 @@
 Claim [D]: for one mask M (a partition of the positions into contiguous blocks), the per-row
 masked attention o_i = sum_j A_ij M_ij v_j / sum_j A_ij M_ij and lse_i = log sum_j A_ij M_ij
 (A = exp(scale q k^T), over the visible keys: causal keeps j <= i inside the block) need only
-the keys of the block that holds row i. Blocks are grouped by the power of two above their key
-count and each group is padded to its longest block, so the work is at most about 4 x the sum
-over blocks of (queries x keys) = 4 x sum of block sizes squared, whose expectation per draw is
-1^T P 1 (docs/claims.md, section 2), and memory is bounded by ``tile_elements`` scores at once.
+the keys of the block that holds row i. Blocks (of all the draws of a chunk together) are
+grouped by key count, sizes within a factor 2^(1/2) (``size_group``), and each group is padded
+to its longest block, so the work is below 2 x the sum over blocks of (queries x keys) = 2 x the
+sum of block sizes squared, whose expectation per draw is 1^T P 1 (docs/claims.md, section 2);
+memory is bounded by ``tile_elements`` scores at once.
 
 Positions: u in [0, n), n = max(Lq, Lk); key j = u - (n - Lk), query i = u - (n - Lq), so query
 row i sits at key position i + Lk - Lq (the contract's bottom-right alignment).
@@ -17,6 +18,16 @@ from __future__ import annotations
 import torch
 
 TILE_ELEMENTS = 1 << 23  # scores held at once (B x blocks x rows x keys): 32 MiB in float32
+
+
+GROUPS_PER_OCTAVE = 2  # block sizes in one group differ by less than a factor 2^(1/2)
+
+
+def size_group(length: torch.Tensor) -> torch.Tensor:
+    """int64 group of each block size: ceil(2 log2 size), so that padding a group's blocks to its
+    longest costs < (2^(1/2))^2 = 2 x their size^2 (rows and keys); size 0: group -1."""
+    scaled = torch.ceil(GROUPS_PER_OCTAVE * torch.log2(length.clamp_min(1).to(torch.float64)))
+    return torch.where(length > 0, scaled, torch.full_like(scaled, -1.0)).to(torch.int64)
 
 
 def _block_table(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -63,9 +74,7 @@ def blocks_attention(
     has_queries = q_len > 0
     draw, q_start, q_len, k_start, k_len = (t[has_queries] for t in (draw, q_start, q_len, k_start, k_len))
     if draw.numel() > 0:
-        # group by the power of two at or above the key count (no key: group -1)
-        group = torch.where(k_len > 0, torch.ceil(torch.log2(k_len.clamp_min(1).to(torch.float64))), -1.0)
-        group = group.to(torch.int64)
+        group = size_group(k_len)
         for g in torch.unique(group).tolist():
             members = torch.nonzero(group == g).flatten()
             wk = max(int(k_len[members].max()), 1)

@@ -3,7 +3,7 @@
 Claim [D] (docs/claims.md section 2): one draw's mask costs sum over its blocks of size^2 score
 entries (non-causal), and E[sum size^2] = 1^T P 1 = n (1 + rho)/(1 - rho) - 2 rho (1 - rho^n)/(1 - rho)^2
 for either scheme, since E[M_ij] = P_ij. ``padded_entries`` counts what blockwise.py actually
-computes (blocks padded to the longest of their power-of-two group).
+computes (blocks padded to the longest of their size group, blockwise.size_group).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from attnspec.kernels.alibi_lsh.blockwise import size_group
 
 
 def ones_p_ones(n: int, slope: float) -> float:
@@ -27,12 +29,12 @@ def block_entries(ids: torch.Tensor) -> torch.Tensor:
 
 def padded_entries(ids: torch.Tensor) -> torch.Tensor:
     """int64[s]: the score entries blockwise.py computes for each draw (Lq = Lk = n): each
-    power-of-two group of blocks padded to its longest block, rows and keys."""
+    size group of blocks padded to its longest block, rows and keys."""
     totals = []
     for row in ids:
         length = torch.bincount(row)
         length = length[length > 0]
-        group = torch.ceil(torch.log2(length.to(torch.float64))).to(torch.int64)
+        group = size_group(length)
         total = 0
         for g in torch.unique(group).tolist():
             members = length[group == g]
