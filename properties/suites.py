@@ -19,9 +19,10 @@ from dataclasses import replace
 from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEXTS
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
 from attnspec.properties.engine.suite import NotApplicable, RunOptions, run_sessions
+from attnspec.properties.mean_field.suite import MEAN_FIELD
 from attnspec.properties.scaling_limits.suite import SCALING_LIMITS
 
-SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS)
+SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS, MEAN_FIELD)
 
 
 def subject_data(subject, name: str = "") -> dict:

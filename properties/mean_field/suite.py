@@ -1,0 +1,75 @@
+"""The mean_field suite: the token flows' exact laws, run with a kernel as the flows' attention.
+
+The flows dx_i/dt = P_(x_i)(attention(x, x, x, scale=beta)_i) are attention applied many times,
+so their laws are a depth test of the kernel that drives them: a systematic error one forward
+call hides compounds over hundreds of steps. Opened on no kernel, the laws run on the built-in
+dense reference (float64); opened on a kernel, on that kernel in its widest declared dtype
+(source.py says what each model needs of it). Each law has a plan per effort with fixed seeds;
+quick uses the ci plans.
+"""
+
+from __future__ import annotations
+
+from attnspec.properties.attention.context import isolate
+from attnspec.properties.engine.results import NOT_RUN, Result
+from attnspec.properties.engine.suite import Session, Suite, run_sessions
+from attnspec.properties.mean_field.catalogue import LAWS
+from attnspec.properties.mean_field.source import KernelFlowSource, ReferenceSource
+
+PLAN_OF_EFFORT = {"quick": "ci", "ci": "ci", "thorough": "thorough"}
+
+
+class FlowSession(Session):
+    suite = "mean_field"
+
+    def __init__(self, source, effort: str):
+        self.source = source
+        self.effort = effort
+        self.laws = {law.name: law for law in LAWS}
+
+    def names(self) -> list[str]:
+        return list(self.laws)
+
+    def claim(self, name: str) -> str:
+        return self.laws[name].claim
+
+    def run(self, name: str) -> Result:
+        hung_on = self.source.subject.invoker.hung_on if self.source.is_kernel else None
+        if hung_on is not None:
+            return Result(self.suite, name, self.claim(name), NOT_RUN,
+                          reason=f"the kernel hung earlier (on {hung_on})")
+        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite)
+        result.numbers.setdefault("source", self.source.name)
+        return result
+
+
+class FlowSuite(Suite):
+    name = "mean_field"
+    summary = ("exact laws of the mean-field token flows (Imaizumi, Koyama, Isobe, Hayashi 2026) "
+               "with the kernel as the flows' attention: a depth test of hundreds of calls")
+
+    def efforts(self) -> dict[str, str]:
+        return {"quick": "the ci plans", "ci": "fixed seeds, seconds per law",
+                "thorough": "fixed seeds, more runs and longer horizons"}
+
+    def claims(self) -> list[tuple[str, str]]:
+        return [(law.name, law.claim) for law in LAWS]
+
+    def open(self, subject, effort: str, call_timeout: float | None = None,
+             isolation: str | None = None, **_) -> FlowSession:
+        """A session on ``subject`` (None: the dense reference in float64)."""
+        if subject is None:
+            return FlowSession(ReferenceSource(), effort)
+        isolate(subject, isolation)
+        kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
+        return FlowSession(KernelFlowSource(subject, **kwargs), effort)
+
+
+MEAN_FIELD = FlowSuite()
+
+
+def check_flows(source=None, effort: str = "ci", names=None, on_result=None) -> list[Result]:
+    """Run the laws (all, or ``names``) on ``source`` (default: the dense reference) at
+    ``effort``: the Python form of ``attnspec check KERNEL --suite mean_field``."""
+    results, _ = run_sessions([FlowSession(source or ReferenceSource(), effort)], names, on_result)
+    return results
