@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 
 from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEXTS
+from attnspec.properties.engine.causes import Cause, shared_causes
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
 from attnspec.properties.engine.suite import NotApplicable, RunOptions, run_sessions
 from attnspec.properties.mean_field.suite import MEAN_FIELD
@@ -76,6 +77,17 @@ def with_dtypes(subject, dtypes: tuple[str, ...] | None):
     return replace(subject, spec=replace(subject.spec, dtypes=chosen))
 
 
+def explained_causes(results: list[Result]) -> list[Cause]:
+    """The errors several violations share, each with its suite's hint (engine/causes.py)."""
+    by_name = {suite.name: suite for suite in SUITES}
+    causes = shared_causes(results)
+    for cause in causes:
+        suite = by_name.get(cause.results[0].suite)
+        cases = [r.counterexample.data for r in cause.results if r.counterexample.data]
+        cause.hint = None if suite is None else suite.hint(cause.error, cases)
+    return causes
+
+
 def new_report(subject, options: RunOptions, command: str = "check", name: str = "") -> Report:
     """The empty report of a run: its header is what a baseline must match (the subject as
     declared, and the dtypes checked when --dtype chose some)."""
@@ -107,6 +119,7 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
         track(result)
     results, _ = run_sessions(sessions, options.properties, track, options.fail_fast)
     report.results.extend(results)
+    report.causes = explained_causes(report.results)
     if tracking is not None and tracking.baseline is not None:
         from attnspec.properties.engine.baseline import missing_rows
 

@@ -9,6 +9,7 @@
     forward/     the forward properties, one per claim (forward/__init__.py)
     profiles     the plans of each effort (examples, sizes, time limits)
     reproducer   the shell line and Python snippet that rebuild a case
+    diagnosis    the declaration key that would express what a shared error's cases share
     suite        the ``attention`` and ``long_contexts`` suites, and ``attnspec reproduce``
 
 Imports no paper wing (docs/architecture.md).

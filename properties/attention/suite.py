@@ -14,6 +14,7 @@ from __future__ import annotations
 from attnspec.properties.attention import backward
 from attnspec.properties.attention.backward.context import GradientContext
 from attnspec.properties.attention.context import Context, isolate
+from attnspec.properties.attention.diagnosis import declaration_hint
 from attnspec.properties.attention.forward import PROPERTIES
 from attnspec.properties.attention.profiles import (CONTRACT_PLANS, GRADIENT_PLANS,
                                                     LONG_CONTEXT_PLANS, Profile)
@@ -66,6 +67,9 @@ class KernelSuite(Suite):
         isolate(subject, isolation)
         profile = self.plans[effort].adjusted(max_examples, call_timeout, database)
         return KernelSession(self.name, self.properties, subject, profile, self.context)
+
+    def hint(self, error: str, cases: list[dict]) -> str | None:
+        return declaration_hint(error, cases)
 
 
 CONTRACT = KernelSuite(

@@ -11,6 +11,7 @@
     driver      run_property: hypothesis search, targeting, bounded shrinking, hangs, flaky and
                 NaN handling
     results     one result vocabulary: statuses, Finding, Result, Report
+    causes      one cause, one message: violations whose calls failed with the same error
     render      one table and one JSON shape for every report
     markdown    the report as a Markdown summary (--markdown)
     baseline    regressions against an earlier report (--baseline, attnspec compare)

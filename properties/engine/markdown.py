@@ -57,6 +57,10 @@ def render_markdown(report: Report) -> str:
     notes += [f"known failure now holds: {r.suite}/{r.name} ({r.note})" for r in report.fixed_known]
     if notes:
         lines += [""] + [f"- {_cell(note)}" for note in notes]
+    for cause in report.causes:
+        lines += ["", f"**One cause: {len(cause.results)} properties failed with the same "
+                      f"error**: `{_cell(cause.error)}` ({', '.join(cause.names)})"
+                  + (f". Hint: {_cell(cause.hint)}" if cause.hint else "")]
     if report.regressions:
         lines += ["", "### Regressions", ""]
         lines += [f"- **{r.suite}/{r.name}**: {_cell(r.regression)}" for r in report.regressions]

@@ -64,8 +64,12 @@ def render_report(report: Report, verbose: bool = False) -> str:
                  + f"{'property':<{width}}  {'verdict':<14}  {'examples':>8}  "
                    f"{'worst err/tol':>13}  " + (f"{'baseline':>13}  " if report.baseline else "")
                  + "where / why")
+    # a violation whose error an earlier one shares (engine/causes.py) points at it
+    first_of = {id(r): cause.results[0].name for cause in report.causes for r in cause.results[1:]}
     for r in report.results:
-        if r.status in _REASON_STATUSES or (r.status == VIOLATED and not r.checks and r.reason
+        if id(r) in first_of:
+            why = f"the same error as {first_of[id(r)]}"
+        elif r.status in _REASON_STATUSES or (r.status == VIOLATED and not r.checks and r.reason
                                               and r.worst is None):
             why = r.reason
         elif r.worst is not None and r.worst.detail:
@@ -89,12 +93,19 @@ def render_report(report: Report, verbose: bool = False) -> str:
             if verbose or not c.held:
                 mark = "ok " if c.held else "FAIL"
                 lines.append(f"{'':<{width}}    {mark} {c.name}: {c.describe()}")
+    for cause in report.causes:
+        lines += ["", f"ONE CAUSE: {len(cause.results)} properties failed with the same error",
+                  f"  {cause.error}", f"  properties: {', '.join(cause.names)}"]
+        if cause.hint:
+            lines.append(f"  hint: {cause.hint}")
     for r in report.results:
         if r.status != VIOLATED or r.counterexample is None:
             continue
         ex = r.counterexample
+        detail = (f"  the same error as {first_of[id(r)]} (ONE CAUSE above)" if id(r) in first_of
+                  else f"  {ex.detail}")
         lines += ["", f"VIOLATED {r.name}: {r.claim}",
-                  f"  counterexample ({ex.device}): {ex.case}", f"  {ex.detail}"]
+                  f"  counterexample ({ex.device}): {ex.case}", detail]
         if r.note:
             lines.append(f"  note: {r.note}")
         if ex.reproduce:
@@ -174,6 +185,8 @@ def report_data(report: Report, version: str) -> dict:
         "seconds": report.seconds,
         "violated": report.violated,
         "errored": report.errored,
+        "causes": [{"error": c.error, "properties": c.names, "hint": c.hint}
+                   for c in report.causes],
         "results": [
             {
                 "suite": r.suite,

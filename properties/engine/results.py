@@ -97,6 +97,7 @@ class Report:
     notes: list[str] = field(default_factory=list)  # what was not run, and why
     baseline: str | None = None  # the baseline report compared with, if any
     options: dict = field(default_factory=dict)  # how the run was made (for comparing reports)
+    causes: list = field(default_factory=list)  # errors several violations share (causes.py)
 
     @property
     def violated(self) -> bool:

@@ -81,6 +81,12 @@ class Suite:
     def open(self, subject, effort: str, **options) -> Session:
         raise NotImplementedError
 
+    def hint(self, error: str, cases: list[dict]) -> str | None:
+        """Which declaration key would express what the failing ``cases`` (their data, as the
+        counterexamples carry it) of one shared ``error`` have in common (engine/causes.py);
+        None when the suite cannot tell."""
+        return None
+
 
 def run_sessions(sessions: Iterable[Session], only: Iterable[str] | None = None,
                  on_result: Callable[[Result], None] | None = None,
