@@ -12,10 +12,15 @@ docstring states its claim, provenance tag, domain and precision. numpy float64 
                  width in mpmath; the expected mask of a contract problem (offset, causal)
     certificate  the ratio estimator, its exact error identity and the per-row certificate
                  e^(R_i) diam(V) kappa_i
+    kms          Kac-Murdock-Szego facts: spectrum interval, tridiagonal inverse, 1^T P 1 (the
+                 expected cost of one mask)
+    block_widths the width law, the largest block over s draws, the gap-cut cap and its bias
+    spectral_bounds  the paper's bounds on ||L' - L||_2 (Psi), Hoeffding max-norm and
+                 matrix-Bernstein thresholds
 
 Imports neither torch nor attnspec.kernels.
 """
 
-from attnspec.oracles.alibi_lsh import certificate, expectation, schemes
+from attnspec.oracles.alibi_lsh import block_widths, certificate, expectation, kms, schemes, spectral_bounds
 
-__all__ = ["certificate", "expectation", "schemes"]
+__all__ = ["block_widths", "certificate", "expectation", "kms", "schemes", "spectral_bounds"]

@@ -32,11 +32,12 @@ def test_gap_cut_enumeration_equals_kms_n12(slope):
         assert max_abs(gap, E.kms_matrix_mp(12, slope, dps=50)) < mp.mpf(10) ** -48
 
 
-def test_binning_quadrature_equals_kms():
+@pytest.mark.parametrize("n", [3, pytest.param(7, marks=pytest.mark.long)])
+def test_binning_quadrature_equals_kms(n):
     # every pair by its own quadrature over the width; 25 of the 30 digits asked
     with mp.workdps(30):
-        binning = E.binning_expected_mask_quadrature(4, "0.7", dps=30)
-        assert max_abs(binning, E.kms_matrix_mp(4, "0.7", dps=30)) < mp.mpf(10) ** -25
+        binning = E.binning_expected_mask_quadrature(n, "0.7", dps=30)
+        assert max_abs(binning, E.kms_matrix_mp(n, "0.7", dps=30)) < mp.mpf(10) ** -25
 
 
 @pytest.mark.parametrize("i,j,slope", [(0, 0, "0.01"), (3, 4, "0.01"), (10, 3, "0.25"), (2, 42, "0.125")])
