@@ -22,6 +22,17 @@ backward does not run on CPU),
 "head_dim_multiple" (default 1) and "max_head_dim" (default None: no limit) for kernels that
 support only some head dims (both D and Dv), and "dv_equals_d" (default False) for kernels that
 need Dv == D.
+
+A kernel that computes attention approximately declares how it says how far off it may be:
+
+    "approximation": "certificate"   called with ``return_certificate=True`` (besides the
+                                contract's keywords), the kernel returns one more element after
+                                its usual result: a dict {"out": [B, Hq, Lq], "lse": [B, Hq, Lq]
+                                (when lse is returned)} of per-row bounds on what the
+                                approximation alone may move out (max over the value dims) and
+                                lse from their exact values; attnspec then holds |out - exact|
+                                to that bound plus the rounding budget (docs/kernel-contract.md,
+                                "Approximate kernels"). Absent (None): the kernel is exact.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ DEVICES = ("cpu", "cuda")
 CAUSAL = ("bottom_right", "top_left")
 EMPTY_ROWS = ("zero", "nan")
 LAYOUTS = ("bhld", "blhd")
+APPROXIMATIONS = ("certificate",)
 FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic",
             "deterministic_backward", "dv_equals_d")
 # The contract's keyword options, in one order, each with the capability that declares it.
@@ -71,6 +83,7 @@ class KernelSpec:
     head_dim_multiple: int = 1
     max_head_dim: int | None = None
     dv_equals_d: bool = False
+    approximation: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "dtypes", _names("dtypes", self.dtypes, DTYPES))
@@ -95,6 +108,9 @@ class KernelSpec:
                 raise SpecError(f"'{name}' must be True or False, got {getattr(self, name)!r}")
         if self.empty_rows not in EMPTY_ROWS:
             raise SpecError(f"'empty_rows' must be 'zero' or 'nan', got {self.empty_rows!r}")
+        if self.approximation is not None and self.approximation not in APPROXIMATIONS:
+            raise SpecError(f"'approximation' must be 'certificate' (or absent for an exact "
+                            f"kernel), got {self.approximation!r}")
         if self.layout not in LAYOUTS:
             raise SpecError(f"'layout' must be 'bhld' or 'blhd', got {self.layout!r}")
         if self.accumulation is not None and self.accumulation not in DTYPES:
@@ -134,14 +150,27 @@ class KernelSpec:
         """The True/False capabilities declared otherwise than their defaults, for listings:
         "alibi" for one declared, "no scale" for a default one turned off."""
         defaults = {f.name: f.default for f in fields(self)}
-        return [name if getattr(self, name) else f"no {name}" for name in FEATURES
-                if getattr(self, name) != defaults[name]]
+        listed = [name if getattr(self, name) else f"no {name}" for name in FEATURES
+                  if getattr(self, name) != defaults[name]]
+        return listed + ([f"approximate ({self.approximation})"] if self.approximation else [])
 
     def differentiable_on(self) -> tuple[str, ...]:
         """The devices whose backward the kernel declares (none without ``backward``)."""
         if not self.backward:
             return ()
         return self.devices if self.backward_devices is None else self.backward_devices
+
+    @property
+    def certified(self) -> bool:
+        """Whether the kernel is approximate and returns a certificate with each call."""
+        return self.approximation == "certificate"
+
+    def exact_only(self, what: str) -> str | None:
+        """None for an exact kernel; for an approximate one, why a check that needs ``what``
+        exact (bits, or values the certificate does not bound) cannot run, in one line."""
+        if self.approximation is None:
+            return None
+        return f"the kernel declares approximation={self.approximation!r}: {what}"
 
     def supports_head_dim(self, d: int) -> bool:
         return d % self.head_dim_multiple == 0 and (self.max_head_dim is None or d <= self.max_head_dim)
@@ -181,6 +210,8 @@ class KernelSpec:
             del out["backward_devices"]
         else:
             out["backward_devices"] = list(self.backward_devices)
+        if self.approximation is None:
+            del out["approximation"]
         return out
 
     def accumulation_for(self, input_dtype: str) -> str:

@@ -3,15 +3,30 @@
 The engine's invoker runs the call under a time limit; here the result is unpacked (a tensor,
 or (out, lse) when return_lse=True) and its shape, dtype and device are checked against the
 contract. Anything else becomes a SubjectFailure ("malformed") with a one-line reason.
+
+A kernel that declares ``"approximation": "certificate"`` is called with
+``return_certificate=True`` and returns its usual result followed by a dict of per-row bounds
+(docs/kernel-contract.md, "Approximate kernels"); its form is checked here too: "out" (and "lse"
+when lse is returned) a floating tensor [B, Hq, Lq] on q's device, finite and >= 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from attnspec.properties.engine.invoker import Invoker, SubjectFailure
+
+
+@dataclass
+class Certificate:
+    """An approximate kernel's own per-row bounds on |out - exact| (max over the value dims)
+    and |lse - exact|, rounding not included, as float64."""
+
+    out: np.ndarray  # [B, Hq, Lq]
+    lse: np.ndarray | None  # [B, Hq, Lq], when lse was returned
 
 
 @dataclass
@@ -19,12 +34,17 @@ class Call:
     out: torch.Tensor  # [B, Hq, Lq, Dv]
     lse: torch.Tensor | None  # [B, Hq, Lq]
     seconds: float
+    certificate: Certificate | None = None  # only from a kernel that declares a certificate
 
 
 def call_attention(invoker: Invoker, fn, q, k, v, kwargs: dict, description: str,
-                   timeout_s: float) -> Call:
+                   timeout_s: float, certificate: bool = False) -> Call:
     """``fn(q, k, v, **kwargs)`` under the invoker within ``timeout_s`` (``description`` names
-    the call if it hangs), its result checked for form."""
+    the call if it hangs), its result checked for form; with ``certificate`` the kernel is
+    asked for its certificate (``return_certificate=True``), which comes back checked."""
+    if certificate:
+        kwargs = dict(kwargs, return_certificate=True)
+
     def call():
         result = fn(q, k, v, **kwargs)
         if q.device.type == "cuda":
@@ -32,8 +52,52 @@ def call_attention(invoker: Invoker, fn, q, k, v, kwargs: dict, description: str
         return result
 
     result, seconds = invoker(description, call, timeout_s)
-    out, lse = _unpack(result, q, v, bool(kwargs.get("return_lse")))
-    return Call(out, lse, seconds)
+    wants_lse = bool(kwargs.get("return_lse"))
+    bounds = None
+    if certificate:
+        result, bounds = _split_certificate(result, wants_lse)
+    out, lse = _unpack(result, q, v, wants_lse)
+    if certificate:
+        bounds = _check_certificate(bounds, q, lse is not None)
+    return Call(out, lse, seconds, bounds)
+
+
+def _split_certificate(result, wants_lse: bool):
+    """(the contract's result, the certificate dict) from what a certified call returned."""
+    n = 3 if wants_lse else 2
+    if not (isinstance(result, (tuple, list)) and len(result) == n):
+        got = (f"a {type(result).__name__} of {len(result)}"
+               if isinstance(result, (tuple, list)) else _kind(result))
+        usual = "out, lse" if wants_lse else "out"
+        raise SubjectFailure("malformed", f"return_certificate=True but it returned {got}, not "
+                                          f"({usual}, certificate)")
+    *usual, bounds = result
+    return (tuple(usual) if wants_lse else usual[0]), bounds
+
+
+def _check_certificate(bounds, q, has_lse: bool) -> Certificate:
+    if not isinstance(bounds, dict):
+        keys = "'out' and 'lse'" if has_lse else "'out'"
+        raise SubjectFailure("malformed", f"the certificate is {_kind(bounds)}, not a dict of "
+                                          f"{keys}, each [B, Hq, Lq]")
+    needed = ("out", "lse") if has_lse else ("out",)
+    missing = [name for name in needed if name not in bounds]
+    if missing:
+        raise SubjectFailure("malformed", f"the certificate lacks {', '.join(map(repr, missing))} "
+                                          f"(it has {sorted(bounds)})")
+    rows = tuple(q.shape[:3])
+    checked = {}
+    for name in needed:
+        t = bounds[name]
+        _check_tensor(f"certificate[{name!r}]", t, rows, None, q.device)
+        values = t.detach().to("cpu", torch.float64).numpy()
+        bad = ~(np.isfinite(values) & (values >= 0))
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise SubjectFailure("malformed", f"certificate[{name!r}]{list(index)} is "
+                                              f"{values[index]!r}: a bound must be finite and >= 0")
+        checked[name] = values
+    return Certificate(checked["out"], checked.get("lse"))
 
 
 def _unpack(result, q, v, wants_lse: bool):

@@ -3,7 +3,10 @@
 The Context holds the loaded kernel, the plan of the effort (attention/profiles.py) and the
 invoker, and gives the properties what they share: the case of a recipe, a call of the kernel
 on a copy of it, the oracle's exact answer from the cheapest certain tier, and a float64
-evaluation with the kernel's budgets for comparing a kernel with itself. For the driver it
+evaluation with the kernel's budgets for comparing a kernel with itself. A kernel that declares
+``"approximation": "certificate"`` is asked for its certificate on every call, and the budgets
+of a comparison that involves a call include that call's certificate
+(``approximate(case, call=...)``; conformance.with_certificate). For the driver it
 draws (dtype, device, recipe), checks a case, and describes a finding with its reproducer.
 
 ``isolate`` decides where the kernel runs (engine/isolation.py): in a worker process, where a
@@ -31,7 +34,7 @@ from attnspec.oracles.attention.float64 import attention64
 from attnspec.oracles.attention.problem import AttentionProblem
 from attnspec.properties.attention.calls import Call, call_attention
 from attnspec.properties.attention.cases import AttentionCase, build_case
-from attnspec.properties.attention.conformance import precision_model
+from attnspec.properties.attention.conformance import precision_model, with_certificate
 from attnspec.properties.attention.profiles import Profile
 from attnspec.properties.attention.recipe import Recipe
 from attnspec.properties.attention.reproducer import reproducer
@@ -73,7 +76,8 @@ class Context:
         also when it runs in a worker process."""
         with self.invoker.writing_back(case_tensors(case), restore_tensor):
             return call_attention(self.invoker, self.subject.fn, case.q, case.k, case.v,
-                                  case.kwargs, case.recipe.describe(), self.profile.call_timeout_s)
+                                  case.kwargs, case.recipe.describe(), self.profile.call_timeout_s,
+                                  certificate=self.spec.certified)
 
     def problem(self, case: AttentionCase) -> AttentionProblem:
         return case.problem(self.spec.causal)
@@ -87,11 +91,16 @@ class Context:
                 return problem, closed
         return problem, exact_attention(problem)
 
-    def approximate(self, case: AttentionCase, lse_dtype: str | None = None) -> Approximation:
+    def approximate(self, case: AttentionCase, lse_dtype: str | None = None,
+                    call: Call | None = None) -> Approximation:
+        """The float64 evaluation of ``case`` and the budgets of the kernel's answer to it;
+        given the ``call`` that answered, its certificate (if any) is in the budgets."""
         problem = self.problem(case)
         out, lse, empty = attention64(problem)
         model = precision_model(self.spec, case.recipe.dtype, lse_dtype)
-        return Approximation(out, lse, empty, error_budget(problem, out, model, exact_lse=lse))
+        budget = error_budget(problem, out, model, exact_lse=lse)
+        return Approximation(out, lse, empty,
+                             with_certificate(budget, None if call is None else call.certificate))
 
     # ------------------------------------------------------------------ for the driver
     @property

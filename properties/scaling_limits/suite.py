@@ -4,13 +4,15 @@ Opened on no kernel, the laws sample the streaming Monte Carlo kernel (the paper
 sampler); opened on a kernel, they feed it exactly sampled random contexts (sources.py). Each
 law has a plan per effort with fixed seeds: ci takes seconds per law, thorough minutes; quick
 uses the ci plans (they are the smallest that still resolve each law at its false-alarm rate).
+The laws are laws of exact attention: they do not apply to a kernel that declares an
+approximation (its certificate bounds each row, not the laws' statistics).
 """
 
 from __future__ import annotations
 
 from attnspec.properties.attention.context import isolate
 from attnspec.properties.engine.results import NOT_RUN, Result
-from attnspec.properties.engine.suite import Session, Suite, run_sessions
+from attnspec.properties.engine.suite import NotApplicable, Session, Suite, run_sessions
 from attnspec.properties.scaling_limits.catalogue import LAWS
 from attnspec.properties.scaling_limits.sources import KernelSource, StreamingSource
 
@@ -59,6 +61,9 @@ class LawSuite(Suite):
         says where a kernel runs, as for the contract's suites (attention/context.isolate)."""
         if subject is None:
             return LawSession(StreamingSource(), effort)
+        if reason := subject.spec.exact_only("the laws are laws of exact attention, and its "
+                                             "certificate bounds each row, not their statistics"):
+            raise NotApplicable(reason)
         isolate(subject, isolation)
         kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
         return LawSession(KernelSource(subject, **kwargs), effort)

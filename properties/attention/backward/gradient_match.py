@@ -18,7 +18,7 @@ from attnspec.properties.engine.property import HOLDS, Outcome
 
 @claim("gradients_match_oracle",
        "dq, dk and dv are the exact gradients of <dO, out> (+ <dlse, lse>), within the derived "
-       "budgets", applies=requires_backward())
+       "budgets", applies=requires_backward(exact_values=True))
 def gradients_match_oracle(ctx, recipe, device):
     case = ctx.backward_case(recipe, device)
     call = ctx.call_backward(case)

@@ -1,4 +1,8 @@
-"""Rules of the contract that are exact: empty rows, causal alignment, output form."""
+"""Rules of the contract that are exact: empty rows, causal alignment, output form.
+
+They stay exact for an approximate kernel: which rows are empty and the form of what comes back
+are not approximated; causal alignment is judged against the oracle with the call's certificate
+added to the budget."""
 
 from __future__ import annotations
 
@@ -87,7 +91,8 @@ def causal_alignment_as_declared(ctx, recipe, device):
     case = ctx.case(recipe, device)
     call = ctx.call(case)
     problem, exact = ctx.exact(case)
-    outcome = outcome_of_mismatches(compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out))
+    outcome = outcome_of_mismatches(compare_with_oracle(problem, exact, ctx.spec, recipe.dtype,
+                                                        call.out, certificate=call.certificate))
     if outcome.ratio <= 1:
         return outcome
     other = "top_left" if ctx.spec.causal == "bottom_right" else "bottom_right"
@@ -95,7 +100,8 @@ def causal_alignment_as_declared(ctx, recipe, device):
                                  causal=other, alibi_slopes=problem.alibi_slopes,
                                  mask=problem.mask, window=problem.window,
                                  softcap=problem.softcap)
-    alt_found = compare_with_oracle(alt, exact_attention(alt), ctx.spec, recipe.dtype, call.out)
+    alt_found = compare_with_oracle(alt, exact_attention(alt), ctx.spec, recipe.dtype, call.out,
+                                    certificate=call.certificate)
     hint = ""
     if outcome_of_mismatches(alt_found).ratio <= 1:
         hint = f" (the output matches causal alignment {other!r} instead of the declared " \

@@ -12,6 +12,13 @@ exact values obey the claim exactly). Claims, all elementary consequences of the
                           out = e^(lse1 - lse) out1 + e^(lse2 - lse) out2;
   batch/head independence the output of batch b and query head h depends only on their data;
   query scaling           attention(2^a q, scale s) = attention(q, scale 2^a s).
+
+For an approximate kernel (a declared certificate) each output is within its own call's
+certificate plus its budget of its exact value, so each side of a comparison adds the
+certificate of the call that gave it (ctx.approximate(case, call=...)). None of these claims
+asks two calls for the same bits, so none becomes inapplicable: e.g. a permutation of the keys
+may change which blocks an approximate kernel draws, but both calls stay within their
+certificates of exact values that are equal.
 """
 
 from __future__ import annotations
@@ -68,7 +75,8 @@ def key_value_permutation_equivariance(ctx, recipe, device):
     permuted = AttentionCase(recipe, case.q, case.k.index_select(2, perm),
                              case.v.index_select(2, perm), kwargs)
     a, b = ctx.call(case), ctx.call(permuted)
-    return _same_rows(a.out, b.out, ctx.approximate(case), ctx.approximate(permuted), "out")
+    return _same_rows(a.out, b.out, ctx.approximate(case, call=a),
+                      ctx.approximate(permuted, call=b), "out")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,7 +131,8 @@ def score_shift_invariance(ctx, recipe, device):
     a, b = ctx.call(case), ctx.call(shifted)
     if a.lse is not None:
         lse_dtype = str(a.lse.dtype).removeprefix("torch.")
-    approx_a, approx_b = ctx.approximate(case, lse_dtype), ctx.approximate(shifted, lse_dtype)
+    approx_a = ctx.approximate(case, lse_dtype, call=a)
+    approx_b = ctx.approximate(shifted, lse_dtype, call=b)
     dv = case.v.shape[-1]
     approx_b.budget = approx_b.budget.restricted("out", (..., slice(0, dv)))
     outcome = _same_rows(a.out, b.out[..., :dv], approx_a, approx_b, "out")
@@ -168,7 +177,8 @@ def lse_merge_of_key_splits(ctx, recipe, device):
     parts = [case, _keys(case, slice(0, t)), _keys(case, slice(t, Lk))]
     full, first, second = (ctx.call(c) for c in parts)
     lse_dtype = str(full.lse.dtype).removeprefix("torch.")
-    approx = [ctx.approximate(c, lse_dtype) for c in parts]
+    approx = [ctx.approximate(c, lse_dtype, call=answer)
+              for c, answer in zip(parts, (full, first, second))]
     l1, l2 = as_float64(first.lse), as_float64(second.lse)
     o1, o2 = as_float64(first.out), as_float64(second.out)
     with np.errstate(invalid="ignore"):  # both halves empty: logaddexp(-inf, -inf) = -inf
@@ -180,18 +190,27 @@ def lse_merge_of_key_splits(ctx, recipe, device):
     lb = [a.budget.in_force("lse") for a in approx]
     lb1 = np.where(np.isneginf(l1), 0.0, lb[1])[..., None]
     lb2 = np.where(np.isneginf(l2), 0.0, lb[2])[..., None]
-    # merged - exact: each part's out error weighted, plus the weights' sensitivity to the
-    # parts' lse errors, d out / d (lse1 - lse2) = (o1 - o2) w1 w2; plus the float64 merge's
-    # own rounding: logaddexp errs by <= 2u|lse| + u, l_k - lse by u|l_k - lse| more, and exp
-    # by u, so w_k carries a relative error <= u (|l_k| + 3|lse| + 2); the sum adds 2u|merged|.
-    tol = b[0] + w1 * b[1] + w2 * b[2] + np.abs(o1 - o2) * w1 * w2 * (lb1 + lb2)
+    # merged - exact = w1 e1 + w2 e2 + (w1 - w1*)(o1* - o2*), e_k each part's out error: each
+    # part's out error weighted, plus the weights' sensitivity to the parts' lse errors. w1 is
+    # the sigmoid of x = lse1 - lse2, whose error is |d| <= lb1 + lb2; sigmoid' = w1 w2 grows
+    # by at most e^(2|t|) at x + t, so |w1 - w1*| <= w1 w2 (e^(2|d|) - 1) / 2 (= w1 w2 |d| to
+    # first order: the same as before for rounding-sized lb, and a bound also for the large lse
+    # errors an approximate kernel's certificate allows); |o1* - o2*| <= |o1 - o2| + b1 + b2.
+    # Plus the float64 merge's own rounding: logaddexp errs by <= 2u|lse| + u, l_k - lse by
+    # u|l_k - lse| more, and exp by u, so w_k carries a relative error <= u (|l_k| + 3|lse| + 2);
+    # the sum adds 2u|merged|.
+    weight_error = w1 * w2 * np.expm1(2 * (lb1 + lb2)) / 2
+    tol = b[0] + w1 * b[1] + w2 * b[2] + (np.abs(o1 - o2) + b[1] + b[2]) * weight_error
     finite = lambda x: np.where(np.isfinite(x), np.abs(x), 0.0)[..., None]  # noqa: E731
     tol = tol + U64 * (w1 * np.abs(o1) * (finite(l1) + 3 * finite(lse) + 4)
                        + w2 * np.abs(o2) * (finite(l2) + 3 * finite(lse) + 4))
     rows = ~approx[0].empty
     out_outcome = ratio_outcome(merged - as_float64(full.out), tol, "merged out",
                            np.broadcast_to(rows[..., None], tol.shape))
-    lse_tol = lb[0] + w1[..., 0] * lb1[..., 0] + w2[..., 0] * lb2[..., 0]
+    # logaddexp's gradient is (w1, w2) at the point, and along the way from the exact lse to the
+    # kernel's each weight grows by at most e^(lb1 + lb2) (as above): first order w1 lb1 + w2 lb2.
+    lse_tol = lb[0] + (w1[..., 0] * lb1[..., 0] + w2[..., 0] * lb2[..., 0]) * np.exp(
+        lb1[..., 0] + lb2[..., 0])
     lse_tol = lse_tol + 4 * U64 * np.abs(np.where(rows, lse, 0.0))
     with np.errstate(invalid="ignore"):
         lse_diff = np.where(rows, lse - as_float64(full.lse), 0.0)
@@ -229,7 +248,7 @@ def _select(case: AttentionCase, batch: slice, q_heads: slice, kv_heads: slice) 
 def batch_and_head_independence(ctx, recipe, device):
     case = ctx.case(recipe, device)
     full = ctx.call(case)
-    approx_full = ctx.approximate(case)
+    approx_full = ctx.approximate(case, call=full)
     B, Hq, Hk = case.q.shape[0], case.q.shape[1], case.k.shape[1]
     group = Hq // Hk
     b = int(recipe.variant * B)
@@ -242,7 +261,7 @@ def batch_and_head_independence(ctx, recipe, device):
     for batch, q_heads, kv_heads in pieces:
         alone = _select(case, batch, q_heads, kv_heads)
         part = ctx.call(alone)
-        approx = ctx.approximate(alone)
+        approx = ctx.approximate(alone, call=part)
         tol = approx.budget.in_force("out") + approx_full.budget.in_force("out")[batch, q_heads]
         rows = ~approx.empty[..., None]
         diff = as_float64(part.out) - as_float64(full.out)[batch, q_heads]
@@ -272,5 +291,6 @@ def query_scaling_equals_scale(ctx, recipe, device):
     left = AttentionCase(recipe, scaled_q, case.k, case.v, dict(case.kwargs, scale=scale))
     right = AttentionCase(recipe, case.q, case.k, case.v, dict(case.kwargs, scale=scale * 2.0**a))
     x, y = ctx.call(left), ctx.call(right)
-    outcome = _same_rows(x.out, y.out, ctx.approximate(left), ctx.approximate(right), "out")
+    outcome = _same_rows(x.out, y.out, ctx.approximate(left, call=x),
+                         ctx.approximate(right, call=y), "out")
     return Outcome(outcome.ratio, f"a={a}: {outcome.detail}") if outcome.ratio > 0 else HOLDS

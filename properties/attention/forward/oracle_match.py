@@ -1,4 +1,6 @@
-"""The kernel's out and lse against the exact values (docs/kernel-contract.md "What correct means")."""
+"""The kernel's out and lse against the exact values (docs/kernel-contract.md "What correct means").
+
+An approximate kernel's certificate (of the call compared) is added to the budget."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def out_against_oracle(ctx, case) -> Outcome:
     call = ctx.call(case)
     problem, exact = ctx.exact(case)
     return outcome_of_mismatches(compare_with_oracle(problem, exact, ctx.spec, case.recipe.dtype,
-                                              call.out))
+                                                     call.out, certificate=call.certificate))
 
 
 @claim(
@@ -43,5 +45,6 @@ def lse_matches_oracle(ctx, recipe, device):
     case = ctx.case(recipe, device)
     call = ctx.call(case)
     problem, exact = ctx.exact(case)
-    found = compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out, call.lse)
+    found = compare_with_oracle(problem, exact, ctx.spec, recipe.dtype, call.out, call.lse,
+                                call.certificate)
     return outcome_of_mismatches([m for m in found if m.tensor == "lse"])

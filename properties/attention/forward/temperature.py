@@ -59,7 +59,7 @@ def _identity_values(case: AttentionCase) -> AttentionCase:
 def _weights_at(ctx, case: AttentionCase, beta: float):
     probe = AttentionCase(case.recipe, case.q, case.k, case.v, dict(case.kwargs, scale=beta))
     call = ctx.call(probe)
-    approx = ctx.approximate(probe)
+    approx = ctx.approximate(probe, call=call)  # an approximate kernel's certificate included
     return as_float64(call.out), approx.budget.in_force("out"), approx
 
 
@@ -200,7 +200,7 @@ def argmax_at_infinity(ctx, recipe, device):
     assume(beta * float(np.abs(np.where(visible, s, 0)).max()) < 1e6)  # keep scores finite
     big = AttentionCase(recipe, case.q, case.k, case.v, dict(case.kwargs, scale=beta))
     call = ctx.call(big)
-    approx = ctx.approximate(big)
+    approx = ctx.approximate(big, call=call)
     counts = argmax_set.sum(-1, keepdims=True)
     target = np.divide((argmax_set[..., None] * v[..., None, :, :]).sum(-2), counts,
                        out=np.zeros(approx.out.shape), where=counts > 0)
