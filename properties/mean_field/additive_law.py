@@ -80,12 +80,13 @@ def run_additive(source, plan: Plan, numbers: dict):
 
 
 def _cases(runs, horizon):
-    return (FlowCase("additive", "SA", 6, 3, 1.0, runs, horizon, 0.02, c=6.0),
-            FlowCase("additive", "SA", 8, 3, 1.0, runs, horizon, 0.02, c=6.0))
+    return (FlowCase("additive", "SA", 6, 3, 1.0, runs, horizon, 0.1, c=6.0),
+            FlowCase("additive", "SA", 8, 3, 1.0, runs, horizon, 0.1, c=6.0))
 
 
 PLANS = {"ci": Plan(_cases(4, 4.0), seed=36_000, description="2 flows x 4 runs, T = 4"),
          "thorough": Plan(_cases(32, 8.0), seed=36_500, description="2 flows x 32 runs, T = 8")}
+PLANS["quick"] = Plan(_cases(2, 4.0)[:1], seed=36_000, description="pushforward, 2 runs, T = 4")
 
 additive_pushforward = Law(
     name="additive_pushforward",

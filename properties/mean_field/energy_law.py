@@ -101,6 +101,7 @@ def _cases(runs, horizon, dt):
 
 PLANS = {"ci": Plan(_cases(4, 4.0, 0.1), seed=31_000, description="3 flows x 4 runs, T = 4"),
          "thorough": Plan(_cases(16, 12.0, 0.1), seed=31_500, description="3 flows x 16 runs, T = 12")}
+PLANS["quick"] = Plan(_cases(2, 4.0, 0.1)[:1], seed=31_000, description="plain SA, 2 runs, T = 4")
 
 energy_dissipation = Law(
     name="energy_dissipation",

@@ -84,6 +84,7 @@ def _cases(runs):
 
 PLANS = {"ci": Plan(_cases(4), seed=33_000, description="2 flows x 4 runs, T = 2"),
          "thorough": Plan(_cases(32), seed=33_500, description="2 flows x 32 runs, T = 2")}
+PLANS["quick"] = Plan(_cases(2)[:1], seed=33_000, description="plain SA, 2 runs, T = 2")
 
 flow_invariants = Law(
     name="flow_invariants",

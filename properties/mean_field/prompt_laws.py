@@ -93,14 +93,16 @@ def run_two_token(source, plan: Plan, numbers: dict):
 
 
 def _no_collapse_cases(runs, horizon):
-    return (FlowCase("prompt", "SA", 6, 3, 1.0, runs, horizon, 0.25, lam=0.5),
-            FlowCase("prompt", "USA", 6, 3, 1.0, runs, horizon, 0.25, lam=0.5))
+    # RK4's rest points are the flow's equilibria whatever the step (f(x*) = 0), so the step
+    # only has to be stable: 0.5 is (the field's Lipschitz constant is ~1 + 2 beta here)
+    return (FlowCase("prompt", "SA", 6, 3, 1.0, runs, horizon, 0.5, lam=0.5),
+            FlowCase("prompt", "USA", 6, 3, 1.0, runs, horizon, 0.5, lam=0.5))
 
 
 def _two_token_cases(horizon):
     # (beta, lambda, theta0 in the gamma slot); one run each (the start is fixed)
-    return (FlowCase("prompt", "USA", 2, 3, 1.0, 1, horizon, 0.1, gamma=0.6, lam=0.5),
-            FlowCase("prompt", "USA", 2, 3, 2.0, 1, horizon, 0.1, gamma=1.0, lam=0.2))
+    return (FlowCase("prompt", "USA", 2, 3, 1.0, 1, horizon, 0.25, gamma=0.6, lam=0.5),
+            FlowCase("prompt", "USA", 2, 3, 2.0, 1, horizon, 0.25, gamma=1.0, lam=0.2))
 
 
 # Horizon [M]: from the reference's runs, the slowest of 8 SA runs (beta = 1, n = 6, lambda =
@@ -108,8 +110,11 @@ def _two_token_cases(horizon):
 NO_COLLAPSE_PLANS = {"ci": Plan(_no_collapse_cases(8, 100.0), seed=34_000, description="2 flows x 8 runs, T = 100"),
                      "thorough": Plan(_no_collapse_cases(64, 150.0), seed=34_500,
                                       description="2 flows x 64 runs, T = 150")}
+NO_COLLAPSE_PLANS["quick"] = Plan(_no_collapse_cases(2, 100.0)[:1], seed=34_000,
+                                  description="SA, 2 runs (one collapsed start), T = 100")
 TWO_TOKEN_PLANS = {"ci": Plan(_two_token_cases(20.0), seed=35_000, description="2 equilibria, T = 20"),
-                   "thorough": Plan(_two_token_cases(40.0), seed=35_000, description="2 equilibria, T = 40")}
+                   "thorough": Plan(_two_token_cases(40.0), seed=35_000, description="2 equilibria, T = 40"),
+                   "quick": Plan(_two_token_cases(20.0)[:1], seed=35_000, description="1 equilibrium, T = 20")}
 
 prompt_no_collapse = Law(
     name="prompt_no_collapse",
