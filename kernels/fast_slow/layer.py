@@ -9,7 +9,8 @@ Claims (docs/claims.md section 4):
                 explicit zero where b*(t) = -1 (no complete block: no softmax over nothing)
 
 A is any attention kernel of the contract (docs/kernel-contract.md: ``A(q, k, v, causal=...)``
-on [B, H, L, D]), the built-in dense reference by default; the slow attention is square
+on [B, H, L, D]; a kernel declaring the [B, L, H, D] layout is wrapped by
+kernels/adapters/layout.py), the built-in dense reference by default; the slow attention is square
 (N queries, N keys), so both causal alignments agree. ``read_rule`` selects the slow read:
 "complete" (the causal rule, default), "own_block" and "bidirectional" (leaking negative
 controls, pooling.py). With gate = 0 the output is fast(x) exactly: 0 * slow is a zero, and
@@ -24,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnspec.kernels.adapters.layout import from_blhd
 from attnspec.kernels.attention.dense import dense_attention
 from attnspec.kernels.fast_slow.flops import layer_flops
 from attnspec.kernels.fast_slow.pooling import READ_RULES, block_mean, read_index
@@ -49,6 +51,8 @@ class FastSlowLayer(nn.Module):
         declared = getattr(attention, "attnspec", None)
         if declared is not None and not declared.get("causal"):
             raise ValueError("the attention kernel does not declare causal attention")
+        if declared is not None and declared.get("layout") == "blhd":
+            attention = from_blhd(attention)  # a [B, L, H, D] kernel, seen as [B, H, L, D]
         self.d_model, self.heads, self.block, self.read_rule = d_model, heads, block, read_rule
         self.attention = attention or dense_attention
         self.fast = _projections(d_model, dtype, device)

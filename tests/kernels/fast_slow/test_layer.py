@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from attnspec.kernels.attention.dense import dense_attention as BUILTINS_DENSE
 from attnspec.kernels.fast_slow.discrete_analogue import run_analogue
 from attnspec.kernels.fast_slow.flops import layer_flops, path_total
 from attnspec.kernels.fast_slow.layer import FastSlowLayer
@@ -123,3 +124,21 @@ def test_discrete_analogue_conserves_mass_and_rests_at_equilibrium():
     # the slow state reads only complete blocks: v_t = xbar_1 of block floor((t+1)/4) - 1
     assert run.v[:3] == (0.0, 0.0, 0.0)
     assert run.v[3] == pytest.approx(sum(x[0] for x in run.x[:4]) / 4, rel=1e-15)
+
+
+def test_a_blhd_kernel_is_wrapped():
+    def blhd(q, k, v, *, causal=False):  # [B, L, H, D]
+        assert q.shape[2] == 2 and q.shape[1] in (10, 3)  # [B, L, H, D]: L = T or N, H = 2
+        return BUILTINS_DENSE(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                              causal=causal).transpose(1, 2)
+
+    blhd.attnspec = {"dtypes": ["float32"], "causal": "bottom_right", "layout": "blhd"}
+    torch.manual_seed(5)
+    a = FastSlowLayer(8, 2, 3, attention=blhd)
+    b = FastSlowLayer(8, 2, 3)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        a.gate.fill_(0.3)
+        b.gate.fill_(0.3)
+        x = torch.randn(1, 10, 8)
+        assert torch.equal(a(x), b(x))  # the same kernel behind a transposition: same bits
