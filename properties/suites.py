@@ -4,6 +4,7 @@
     gradients       its backward: dq, dk, dv through autograd (properties/attention/), every effort
     long_contexts   out and lse on 1e4..1e6-key rows (properties/attention/), thorough only
     scaling_limits  the statistical laws of long random contexts (properties/scaling_limits/)
+    alibi_lsh       a kernel's ALiBi path against its own block-mask path (properties/alibi_lsh/)
 
 A paper's wing adds its suite here, and nothing to the CLI or the plugin. ``run`` opens every
 chosen suite that has a plan at the effort on one subject (a loaded kernel, or None for the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from attnspec.properties.alibi_lsh.suite import ALIBI_LSH
 from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEXTS
 from attnspec.properties.engine.causes import Cause, shared_causes
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
@@ -23,7 +25,7 @@ from attnspec.properties.engine.suite import NotApplicable, RunOptions, run_sess
 from attnspec.properties.mean_field.suite import MEAN_FIELD
 from attnspec.properties.scaling_limits.suite import SCALING_LIMITS
 
-SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS, MEAN_FIELD)
+SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS, MEAN_FIELD, ALIBI_LSH)
 
 
 def subject_data(subject, name: str = "") -> dict:
