@@ -21,5 +21,13 @@ from attnspec.kernels.fast_slow.flops import layer_flops, path_total
 from attnspec.kernels.fast_slow.layer import FastSlowLayer
 from attnspec.kernels.fast_slow.pooling import READ_RULES, block_mean, read_index
 
-__all__ = ["AnalogueRun", "FastSlowLayer", "READ_RULES", "block_mean", "layer_flops",
-           "path_total", "read_index", "run_analogue"]
+__all__ = [
+           "READ_RULES",
+           "AnalogueRun",
+           "FastSlowLayer",
+           "block_mean",
+           "layer_flops",
+           "path_total",
+           "read_index",
+           "run_analogue",
+]

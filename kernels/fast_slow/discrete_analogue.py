@@ -13,8 +13,8 @@ Returns every token's x_t and y_t (lists), for t = 0 .. tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from attnspec.kernels.fast_slow.pooling import read_index
 

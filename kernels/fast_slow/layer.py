@@ -23,12 +23,11 @@ hard-coded), so the layer runs on CPU and on CUDA.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from attnspec.kernels.adapters.layout import from_blhd
 from attnspec.kernels.attention.dense import dense_attention
 from attnspec.kernels.fast_slow.flops import layer_flops
 from attnspec.kernels.fast_slow.pooling import READ_RULES, block_mean, read_index
+from torch import nn
 
 
 def _projections(d: int, dtype, device) -> nn.ModuleDict:

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import math
 
+from attnspec.oracles.fast_slow.master_equation import (
+    corrector,
+    stationary_distribution,
+)
 from mpmath import mp
-
-from attnspec.oracles.fast_slow.master_equation import corrector, stationary_distribution
 
 
 def discrete_corrector(Q_of_y, y, v, tau, dps: int = 30):

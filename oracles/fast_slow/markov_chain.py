@@ -17,9 +17,8 @@ Domain: square A whose rows sum to 1 within 1e-(dps-5); unique pi (tau(A^m) < 1 
 
 from __future__ import annotations
 
-from mpmath import mp
-
 from attnspec.oracles.fast_slow.master_equation import stationary_distribution
+from mpmath import mp
 
 
 def _stochastic(A):

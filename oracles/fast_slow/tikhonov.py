@@ -20,12 +20,14 @@ eps > 0 small enough that eps sup|psi| is the leading term (eps <= 0.025 in the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
+from attnspec.oracles.fast_slow.master_equation import (
+    corrector,
+    stationary_distribution,
+)
 from mpmath import mp
-
-from attnspec.oracles.fast_slow.master_equation import corrector, stationary_distribution
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def tracking_error(traj: Trajectory, Q_of_y: Callable, g: Callable, t_from: floa
         with mp.workdps(dps):
             p = np.array([[float(c) for c in stationary_distribution(Q_of_y(mp.mpf(s)), dps)]
                           for s in y])
-            psi = np.array([[float(c) for c in corrector(Q_of_y, s, lambda p_: g(p_, s), dps)]
+            psi = np.array([[float(c) for c in corrector(Q_of_y, s, lambda p_, s=s: g(p_, s), dps)]
                             for s in y])
     err = float(np.abs(x - p).max())
     corr = float(np.abs(x - p - traj.eps * psi).max())

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from attnspec.kernels.fast_slow.flops import path_total
 from attnspec.oracles.fast_slow import flops as formulas
+from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass(frozen=True)

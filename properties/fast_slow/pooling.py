@@ -10,7 +10,6 @@ whose means are exact (small integers, P a power of two).
 from __future__ import annotations
 
 import torch
-
 from attnspec.kernels.fast_slow.pooling import block_mean
 from attnspec.oracles.fast_slow.pooling import block_means, pooling_bound
 

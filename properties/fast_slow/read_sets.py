@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
 from attnspec.oracles.fast_slow.read_rule import layer_read_set, slow_read_set
 
 

@@ -24,10 +24,12 @@ import math
 from dataclasses import dataclass
 
 import torch
+from attnspec.oracles.fast_slow.markov_chain import (
+    ergodicity_coefficient,
+    softmax_matrix,
+    stationary_law,
+)
 from mpmath import mp
-
-from attnspec.oracles.fast_slow.markov_chain import (ergodicity_coefficient, softmax_matrix,
-                                                     stationary_law)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,12 @@ def check_stationary_law(kernel, q: torch.Tensor, k: torch.Tensor, target: float
         A = softmax_matrix(qs, ks, scale, dps=40)
         pi = stationary_law(A, dps=40)
         tau = float(ergodicity_coefficient(A, dps=40))
-    n = max_iterations if tau >= 1 else min(max_iterations, max(1, math.ceil(
-        math.log(target / 2) / math.log(tau)))) if tau > 0 else 1
+    if tau == 0:  # every row of A is already pi
+        n = 1
+    elif tau >= 1:  # no contraction guaranteed: run the cap, the tolerance says 2 tau^n >= 2
+        n = max_iterations
+    else:  # the smallest n with 2 tau^n <= target
+        n = min(max_iterations, max(1, math.ceil(math.log(target / 2) / math.log(tau))))
     u = torch.finfo(q.dtype).eps / 2
 
     def gamma(m):

@@ -25,12 +25,9 @@ oracles/fast_slow/tikhonov.integrate (RK4, h = eps/16; its step-halving error is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from mpmath import mp
-
 from attnspec.kernels.fast_slow.discrete_analogue import run_analogue
 from attnspec.oracles.fast_slow import tikhonov, two_state
 
@@ -133,12 +130,3 @@ def discrete_tracking(P_values=(64, 128, 256, 512), tau: float = 0.25,
     return SlopeCheck(tuple(P_values), tuple(errs), tuple(leading), tuple(predicted),
                       tuple(corrected), slope)
 
-
-def stationary_residual_check(Q, dps: int = 50):
-    """max |(Q^T p_st)_i| for the oracle's p_st of Q, at ``dps`` digits (mpf): the property
-    Q^T p_st = 0 holds when it is below 10^(5 - dps) times max|Q| (rounding of an n-term sum)."""
-    from attnspec.oracles.fast_slow.master_equation import stationary_distribution, stationary_residual
-
-    with mp.workdps(dps):
-        p = stationary_distribution(Q, dps)
-        return stationary_residual(Q, p, dps), p

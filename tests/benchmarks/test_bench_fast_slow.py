@@ -23,7 +23,6 @@ from fractions import Fraction
 
 import pytest
 import torch
-
 from attnspec.kernels.fast_slow.layer import FastSlowLayer
 from attnspec.kernels.registry import BUILTINS
 from attnspec.oracles.fast_slow.flops import whole_layer_ratio

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-
 from attnspec.kernels.attention.dense import dense_attention as BUILTINS_DENSE
 from attnspec.kernels.fast_slow.discrete_analogue import run_analogue
 from attnspec.kernels.fast_slow.flops import layer_flops, path_total

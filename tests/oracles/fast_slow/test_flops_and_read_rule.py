@@ -3,10 +3,10 @@
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, strategies as st
-from mpmath import mp
-
 from attnspec.oracles.fast_slow import flops, pooling, read_rule
+from hypothesis import given
+from hypothesis import strategies as st
+from mpmath import mp
 
 
 @given(st.integers(1, 64), st.integers(1, 300))

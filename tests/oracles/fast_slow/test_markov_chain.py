@@ -1,9 +1,9 @@
 """oracles/fast_slow/markov_chain.py: the stationary law of a row-stochastic matrix."""
 
-from hypothesis import given, settings, strategies as st
-from mpmath import mp
-
 from attnspec.oracles.fast_slow import markov_chain as mc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mpmath import mp
 
 
 @given(st.floats(0.01, 0.99), st.floats(0.01, 0.99))

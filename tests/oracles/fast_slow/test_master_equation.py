@@ -3,11 +3,11 @@
 import math
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
-from mpmath import mp
-
 from attnspec.oracles.fast_slow import master_equation as me
 from attnspec.oracles.fast_slow import two_state
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mpmath import mp
 
 DPS = 50
 

@@ -2,9 +2,9 @@
 
 import math
 
+from attnspec.oracles.fast_slow import block_pooled, tikhonov, two_state
+from attnspec.oracles.fast_slow import master_equation as me
 from mpmath import mp
-
-from attnspec.oracles.fast_slow import block_pooled, master_equation as me, tikhonov, two_state
 
 
 def test_rk4_on_frozen_slow_variable_matches_the_exact_relaxation():

@@ -1,11 +1,11 @@
 """The gate: zero gives the fast path bitwise, ignores the slow parameters, and has a gradient."""
 
 import torch
-from hypothesis import given, settings, strategies as st
-
 from attnspec.kernels.fast_slow.layer import FastSlowLayer
 from attnspec.kernels.registry import present_devices
 from attnspec.properties.fast_slow.gate import check_gate
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 DEVICE = present_devices()[-1]
 

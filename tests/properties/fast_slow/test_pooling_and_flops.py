@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
-
 from attnspec.kernels.fast_slow.layer import FastSlowLayer
 from attnspec.kernels.fast_slow.pooling import block_mean
 from attnspec.properties.fast_slow.flops import check_flops
 from attnspec.properties.fast_slow.pooling import pooling_ratio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @given(st.integers(1, 30), st.integers(1, 12), st.sampled_from(["float32", "float64"]),

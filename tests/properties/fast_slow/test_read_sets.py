@@ -8,12 +8,12 @@ controls), and their measured read sets must be exactly theirs too.
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
-
 from attnspec.kernels.fast_slow.layer import FastSlowLayer
 from attnspec.kernels.registry import BUILTINS, present_devices
 from attnspec.oracles.fast_slow.read_rule import leaks
 from attnspec.properties.fast_slow.read_sets import check_read_sets, dependence
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 DEVICE = present_devices()[-1]  # CUDA where present, else CPU
 

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
-
 from attnspec.kernels.attention.dense import dense_attention
 from attnspec.kernels.registry import BUILTINS
 from attnspec.properties.fast_slow.stationary import check_stationary_law
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 KERNELS = {"reference-dense": dense_attention, "sdpa-math": BUILTINS["sdpa-math"].build()}
 

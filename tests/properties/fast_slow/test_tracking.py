@@ -4,8 +4,9 @@ Default run: eps in {0.025, 0.0125, 0.00625} and P in {256, 512, 1024, 2048}; lo
 down to 1/1024 with the RK4 step-halving error, and P up to 8192.
 """
 
-import pytest
+import itertools
 
+import pytest
 from attnspec.properties.fast_slow import tracking
 
 
@@ -38,7 +39,7 @@ def check_discrete(found):
     gaps = [abs(l - p) for l, p in zip(found.leading, found.predicted)]
     # P sup err -> sup|psi_d|: the gap is O(1/P) (the O(1/P^2) remainder, times P), so it
     # must shrink at every doubling of P (by ~2; 1.5 allows the remainder's own variation)
-    assert all(a / b >= 1.5 for a, b in zip(gaps, gaps[1:])), gaps
+    assert all(a / b >= 1.5 for a, b in itertools.pairwise(gaps)), gaps
 
 
 def test_discrete_analogue_slope_and_corrector():
