@@ -107,24 +107,58 @@ def _tracking(config, selector: str, subject=None):
     return state[selector]
 
 
-@pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to these items too
-def pytest_collection_modifyitems(session, config, items):
-    options = None
-    for selector in config.getoption("attnspec_kernel"):
-        options = options or _options(config)
-        _, sessions = _sessions(config, selector)  # fail early, at collection, on a bad selector
-        for suite_name, suite_session in sessions.items():
-            for name in suite_session.names():
-                if options.properties is not None and name not in options.properties:
-                    continue
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """Each --attnspec-kernel is collected as a node of the session, beside the user's files:
+    ``attnspec[SELECTOR]`` holds one node per suite, which holds one item per property, so the
+    items are counted in "collected N items" and their ids read
+    ``attnspec[SELECTOR]::SUITE::PROPERTY`` (-k, -m, --deselect and --lf take them)."""
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        for selector in collector.config.getoption("attnspec_kernel"):
+            _sessions(collector.config, selector)  # fail at collection on a bad selector
+            name = f"attnspec[{selector}]"  # a child of the session: its id is its name
+            report.result.append(KernelNode.from_parent(collector, name=name, nodeid=name,
+                                                        selector=selector))
+    return report
+
+
+class KernelNode(pytest.Collector):
+    """One kernel's suites (``attnspec[SELECTOR]``)."""
+
+    def __init__(self, *, selector: str, **kwargs):
+        super().__init__(**kwargs)
+        self.selector = selector
+
+    def collect(self):
+        _, sessions = _sessions(self.config, self.selector)
+        return [SuiteNode.from_parent(self, name=suite_name, selector=self.selector,
+                                      suite_session=suite_session)
+                for suite_name, suite_session in sessions.items()]
+
+
+class SuiteNode(pytest.Collector):
+    """One suite's properties on one kernel (``attnspec[SELECTOR]::SUITE``)."""
+
+    def __init__(self, *, selector: str, suite_session, **kwargs):
+        super().__init__(**kwargs)
+        self.selector = selector
+        self.suite_session = suite_session
+
+    def collect(self):
+        options = _options(self.config)
+        items = []
+        for name in self.suite_session.names():
+            if options.properties is not None and name not in options.properties:
+                continue
+            items.append(PropertyItem.from_parent(self, name=name, selector=self.selector,
+                                                  suite=self.name, property_name=name))
+        if options.properties is None:  # a declared capability nothing checks: a skip
+            for note in self.suite_session.notes():
                 items.append(PropertyItem.from_parent(
-                    session, name=f"attnspec[{selector}::{suite_name}::{name}]",
-                    selector=selector, suite=suite_name, property_name=name))
-            if options.properties is None:  # a declared capability nothing checks: a skip
-                for note in suite_session.notes():
-                    items.append(PropertyItem.from_parent(
-                        session, name=f"attnspec[{selector}::{suite_name}::{note.name}]",
-                        selector=selector, suite=suite_name, property_name=note.name, note=note))
+                    self, name=note.name, selector=self.selector, suite=self.name,
+                    property_name=note.name, note=note))
+        return items
 
 
 class PropertyViolated(Exception):
