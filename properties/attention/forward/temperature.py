@@ -35,6 +35,8 @@ from attnspec.properties.engine.property import HOLDS, Outcome
 from attnspec.properties.engine.ratio import format_index, worst_element
 
 WEIGHTS_MAX_KEYS = 48  # one-hot values make Dv = Lk: keep it small
+_LARGEST_FINITE = {"float16": 65504.0, "bfloat16": 3.3895e38, "float32": 3.4028e38,
+                   "float64": 1.7976e308}
 
 
 def _weights_draw(spec, dtype, limits):
@@ -198,6 +200,14 @@ def argmax_at_infinity(ctx, recipe, device):
     assume(finite.any())
     beta = 60.0 / float(gaps[finite].min())
     assume(beta * float(np.abs(np.where(visible, s, 0)).max()) < 1e6)  # keep scores finite
+    # ... also in the declared score precision: a float16 accumulation must hold the partial
+    # dot products, of at most beta A = beta sum_c |q_c k_c| in exact arithmetic and at most
+    # gamma_(D+2)(u_a) more computed (Higham 3.1; < 1 for D < 1000 in float16), so beta A stays
+    # below half the largest finite value. The tolerance is that precision's budget: at such
+    # betas a bfloat16 score of 1e4 is off by up to 32, where the budget carries the second-order
+    # terms or falls back to the values' range (oracles/attention/error_budget.py).
+    acc = ctx.spec.accumulation_for(recipe.dtype)
+    assume(beta * float(np.where(visible, abs_s, 0).max()) < _LARGEST_FINITE[acc] / 2)
     big = AttentionCase(recipe, case.q, case.k, case.v, dict(case.kwargs, scale=beta))
     call = ctx.call(big)
     approx = ctx.approximate(big, call=call)
