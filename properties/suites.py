@@ -22,10 +22,12 @@ from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEX
 from attnspec.properties.engine.causes import Cause, shared_causes
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
 from attnspec.properties.engine.suite import NotApplicable, RunOptions, run_sessions
+from attnspec.properties.fast_slow.suite import FAST_SLOW
 from attnspec.properties.mean_field.suite import MEAN_FIELD
 from attnspec.properties.scaling_limits.suite import SCALING_LIMITS
 
-SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS, MEAN_FIELD, ALIBI_LSH)
+SUITES = (CONTRACT, GRADIENTS, LONG_CONTEXTS, SCALING_LIMITS, MEAN_FIELD, ALIBI_LSH,
+          FAST_SLOW)
 
 
 def subject_data(subject, name: str = "") -> dict:

@@ -14,12 +14,20 @@ hold the leaking read rules as negative controls. One concept per module:
                 law, within a derived tolerance (any contract kernel: the reference, SDPA)
     tracking    the fast-slow ODE (slope of the tracking error, the corrector, the initial
                 layer) and the discrete block-pooled analogue against its prediction
+    suite       the fast_slow suite (properties/suites.py): the layer built on a user's kernel
+                (no future leak, gate zero) and the kernel's attention as a Markov kernel
 
 Usage:
 
     from attnspec.kernels.fast_slow import FastSlowLayer
+    from attnspec.properties.fast_slow import check_fast_slow
     from attnspec.properties.fast_slow.read_sets import check_read_sets, dependence
     layer = FastSlowLayer(64, 4, 16)                       # read_rule="complete"
     found = check_read_sets(dependence(layer, x), 16, "complete", whole_layer=True)
     assert found.causal and found.exact
+    check_fast_slow(my_kernel, "ci")    # or: attnspec check my.module:kernel --suite fast_slow
 """
+
+from attnspec.properties.fast_slow.suite import FAST_SLOW, check_fast_slow
+
+__all__ = ["FAST_SLOW", "check_fast_slow"]

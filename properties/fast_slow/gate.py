@@ -31,8 +31,9 @@ class GateCheck:
     tolerance: float         # derived bound on |gradient - expected|
 
 
-def check_gate(layer, x: torch.Tensor, seed: int = 0) -> GateCheck:
-    """The three gate claims on ``layer`` (its gate is set to 0) and input x [B, T, d]."""
+def check_gate(layer, x: torch.Tensor, seed: int = 0, gradient: bool = True) -> GateCheck:
+    """The three gate claims on ``layer`` (its gate is set to 0) and input x [B, T, d]; without
+    ``gradient`` only the first two (gradient, expected and tolerance are then NaN)."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
         layer.gate.zero_()
@@ -40,10 +41,13 @@ def check_gate(layer, x: torch.Tensor, seed: int = 0) -> GateCheck:
         fast_only = torch.equal(out, layer.fast_path(x))
         saved = [p.detach().clone() for p in layer.slow.parameters()]
         for p in layer.slow.parameters():
-            p.copy_(10 * torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device))
+            p.copy_(10 * torch.randn(p.shape, generator=gen).to(p.device, p.dtype))
         ignores_slow = torch.equal(layer(x), out)
         for p, s in zip(layer.slow.parameters(), saved):
             p.copy_(s)
+    if not gradient:
+        nan = float("nan")
+        return GateCheck(fast_only, ignores_slow, nan, nan, nan)
     w = torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
     (grad,) = torch.autograd.grad((layer(x) * w).sum(), layer.gate)
     with torch.no_grad():

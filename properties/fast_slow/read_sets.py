@@ -22,18 +22,26 @@ from attnspec.oracles.fast_slow.read_rule import layer_read_set, slow_read_set
 
 
 @torch.no_grad()
-def dependence(path, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def dependence(path, x: torch.Tensor, seed: int = 0, magnitude: float = 1.0) -> torch.Tensor:
     """[T, T] bool: entry (t, s) is True iff output row t of ``path`` ([B, T, d] -> [B, T, d])
-    changed when input token s was perturbed."""
+    changed when input token s was shifted by ``magnitude`` times a standard normal vector."""
+    return dependences(lambda z: (path(z),), x, seed, magnitude)[0]
+
+
+@torch.no_grad()
+def dependences(paths, x: torch.Tensor, seed: int = 0, magnitude: float = 1.0) -> list:
+    """``dependence`` for a function returning several [B, T, d] outputs from one call (so
+    that outputs computed together, such as a layer and its slow path, share their calls):
+    one [T, T] bool matrix per output."""
     B, T, d = x.shape
-    base = path(x)
+    base = paths(x)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    moved = torch.zeros(T, T, dtype=torch.bool)
+    moved = [torch.zeros(T, T, dtype=torch.bool) for _ in base]
     for s in range(T):
         shifted = x.clone()
-        shifted[:, s] += torch.randn(B, d, generator=gen, dtype=x.dtype).to(x.device)
-        out = path(shifted)
-        moved[:, s] = (out != base).any(dim=2).any(dim=0).cpu()  # [T]: value inequality, as torch.equal
+        shifted[:, s] += magnitude * torch.randn(B, d, generator=gen).to(x.device, x.dtype)
+        for m, out, ref in zip(moved, paths(shifted), base):
+            m[:, s] = (out != ref).any(dim=2).any(dim=0).cpu()  # [T]: value inequality, as torch.equal
     return moved
 
 
