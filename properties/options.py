@@ -73,6 +73,9 @@ def options() -> tuple[Option, ...]:
                type=str, metavar="NAME", repeatable=True),
         Option("dtype", "check only this dtype (repeatable; one the kernel declares; default: "
                "every declared dtype)", type=str, metavar="DTYPE", repeatable=True),
+        Option("seed", "draw every suite's cases and every law's samples from this seed "
+               "(default: ci's fixed seeds; quick draws fresh cases, thorough a fresh seed that "
+               "the report names, so --seed repeats it)", type=int, metavar="N"),
         Option("max-examples", "examples per property (overrides the effort's)", type=int,
                metavar="N"),
         Option("call-timeout", "per-call time limit for the kernel, in seconds (default from "
@@ -153,6 +156,9 @@ def run_options(get, suites: tuple[str, ...] | None = None) -> RunOptions:
         raise OptionError("--max-examples must be at least 1")
     if call_timeout is not None and call_timeout <= 0:
         raise OptionError("--call-timeout must be positive")
+    run_seed = get("seed")
+    if run_seed is not None and not 0 <= run_seed < 2**63:
+        raise OptionError("--seed must be a whole number from 0 to 2^63 - 1")
     max_growth = get("max_growth")
     if max_growth is not None and not max_growth > 1:
         raise OptionError("--max-growth must be a factor greater than 1")
@@ -175,4 +181,4 @@ def run_options(get, suites: tuple[str, ...] | None = None) -> RunOptions:
                       known_failures=get("known_failures"),
                       strict_known_failures=bool(get("strict_known_failures")),
                       markdown=get("markdown"), database=get("database"), isolation=isolation,
-                      dtypes=dtypes or None)
+                      dtypes=dtypes or None, seed=run_seed)

@@ -14,6 +14,7 @@ report, never silently left out.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import replace
 
@@ -56,7 +57,8 @@ def open_sessions(subject, options: RunOptions) -> tuple[list, list[str], list[R
         try:
             sessions.append(suite.open(subject, options.effort, max_examples=options.max_examples,
                                        call_timeout=options.call_timeout,
-                                       database=options.database, isolation=options.isolation))
+                                       database=options.database, isolation=options.isolation,
+                                       seed=options.seed))
         except NotApplicable as why:
             results += [Result(suite.name, name, claim, NOT_APPLICABLE, reason=str(why))
                         for name, claim in suite.claims()]
@@ -101,7 +103,7 @@ def new_report(subject, options: RunOptions, command: str = "check", name: str =
     return Report(data, options.effort, command=command,
                   options={"max_examples": options.max_examples,
                            "database": bool(options.database), "dtypes": data.get("dtypes")
-                           if options.dtypes is not None else None})
+                           if options.dtypes is not None else None, "seed": options.seed})
 
 
 def run(subject, options: RunOptions, on_result=None, command: str = "check",
@@ -110,8 +112,14 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
     (properties/tracking.py) marks known failures and regressions as results come."""
     report = new_report(subject, options, command, name)
     start = time.perf_counter()
+    fresh = []
+    if options.seed is None and options.effort == "thorough":  # fresh randomness, named
+        options = replace(options, seed=secrets.randbelow(2**31))
+        fresh.append(f"effort thorough drew seed {options.seed}: --seed {options.seed} repeats "
+                     f"this run's cases and samples")
     sessions, report.notes, report.results = open_sessions(with_dtypes(subject, options.dtypes),
                                                            options)
+    report.notes[:0] = fresh
 
     def track(result):
         if tracking is not None:

@@ -31,17 +31,20 @@ class Profile:
     description: str
     shrink_calls: int = 80  # kernel calls allowed for shrinking after the first violation
     database: str | None = None  # hypothesis's example database directory (--database)
+    seed: int | None = None  # --seed: hypothesis's seed (None: the effort's own choice)
 
     def adjusted(self, max_examples: int | None = None, call_timeout_s: float | None = None,
-                 database: str | None = None):
-        """This plan with the examples per property, the per-call time limit or the example
-        database overridden."""
+                 database: str | None = None, seed: int | None = None):
+        """This plan with the examples per property, the per-call time limit, the example
+        database or the seed overridden."""
         if max_examples is not None:
             self = replace(self, max_examples=max_examples)
         if call_timeout_s is not None:
             self = replace(self, call_timeout_s=call_timeout_s)
         if database is not None:
             self = replace(self, database=database)
+        if seed is not None:
+            self = replace(self, seed=seed)
         return self
 
 

@@ -59,13 +59,13 @@ class KernelSuite(Suite):
 
     def open(self, subject, effort: str, max_examples: int | None = None,
              call_timeout: float | None = None, database: str | None = None,
-             isolation: str | None = None, **_) -> KernelSession:
+             isolation: str | None = None, seed: int | None = None, **_) -> KernelSession:
         """A session on ``subject`` at ``effort``; ``isolation`` says where the kernel runs
         ("process", "none"; None: the subject's default, context.isolation_mode)."""
         if subject is None:
             raise NotApplicable("a suite of the kernel contract: give a kernel")
         isolate(subject, isolation)
-        profile = self.plans[effort].adjusted(max_examples, call_timeout, database)
+        profile = self.plans[effort].adjusted(max_examples, call_timeout, database, seed)
         return KernelSession(self.name, self.properties, subject, profile, self.context)
 
     def hint(self, error: str, cases: list[dict]) -> str | None:

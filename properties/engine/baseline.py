@@ -101,6 +101,7 @@ _SAME = (
     ("effort", "effort"),
     ("max_examples", "examples per property (--max-examples)"),
     ("dtypes", "dtypes (--dtype)"),
+    ("seed", "seed (--seed)"),
 )
 
 

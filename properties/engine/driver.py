@@ -98,7 +98,8 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
 
     @settings(
         max_examples=plan.max_examples,
-        derandomize=plan.derandomize and database is None,  # (the pinned seed below holds)
+        # (the pinned seed below holds; a --seed holds instead of derandomization)
+        derandomize=plan.derandomize and database is None and getattr(plan, "seed", None) is None,
         deadline=None,
         database=database,
         suppress_health_check=list(HealthCheck),
@@ -135,12 +136,15 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
             failures[key] = (case, outcome)
             _fail(case, outcome)
 
-    if plan.derandomize and database is None:
-        body = seed(DERANDOMIZED_SEED)(body)
-    elif plan.derandomize:
+    # --seed N replaces the pinned seed (and makes a quick or thorough run repeatable)
+    pinned = getattr(plan, "seed", None)
+    pinned = DERANDOMIZED_SEED if pinned is None and plan.derandomize else pinned
+    if pinned is not None and database is None:
+        body = seed(pinned)(body)
+    elif pinned is not None:
         # hypothesis's @seed also turns the database off; keep both: the pinned seed as the
         # decorator sets it (tests/properties/test_tracking.py holds this to its behaviour)
-        body._hypothesis_internal_use_seed = DERANDOMIZED_SEED
+        body._hypothesis_internal_use_seed = pinned
     if database is not None:
         # One key per subject, suite and property (hypothesis would key every property by this
         # one inner function): a counterexample is replayed for the claim it broke.

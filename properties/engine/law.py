@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
+
+import numpy as np
 
 from attnspec.properties.engine.results import ERROR, HELD, NOT_APPLICABLE, VIOLATED, Finding, Result
 from attnspec.properties.engine.statistics import Measurement, thresholded
@@ -32,6 +34,16 @@ class Plan:
     @property
     def contexts(self) -> int:
         return int(sum(getattr(c, "total_contexts", getattr(c, "contexts", 0)) for c in self.cases))
+
+
+def reseeded(plan: Plan, run_seed: int | None) -> Plan:
+    """``plan`` with its base seed drawn from a run's seed (--seed), or unchanged (None). The
+    law's own base seed is mixed in, so laws keep distinct streams, and one run seed repeats
+    the whole run."""
+    if run_seed is None:
+        return plan
+    mixed = np.random.SeedSequence([run_seed, plan.seed]).generate_state(1)[0]
+    return replace(plan, seed=int(mixed) % 2**31)
 
 
 def case_seed(plan: Plan, index: int) -> int:
@@ -67,14 +79,19 @@ class Law:
                              f"{', '.join(plans)}")
         return plans[effort]
 
-    def check(self, source, effort: str = "ci", plan: Plan | None = None, suite: str = "") -> Result:
+    def check(self, source, effort: str = "ci", plan: Plan | None = None, suite: str = "",
+              seed: int | None = None) -> Result:
         """Run the law on ``source`` with the plan of ``effort``, or with an explicit ``plan``
-        (its cases must be the law's case type)."""
+        (its cases must be the law's case type); ``seed`` (--seed) draws the plan's seeds from
+        it instead of the plan's fixed ones."""
         default = self.plan(source, effort)
-        plan = plan or default
+        chosen = plan or default
+        plan = reseeded(chosen, seed)
         result = Result(suite, self.name, self.claim, HELD, examples=plan.contexts,
                         false_alarm=self.alpha, seed=plan.seed)
-        result.numbers["plan"] = effort if plan == default else "custom"
+        result.numbers["plan"] = effort if chosen == default else "custom"
+        if seed is not None:
+            result.numbers["run_seed"] = seed
         reason = source.unsupported(self.needs, plan)
         if reason:
             result.status, result.reason, result.examples = NOT_APPLICABLE, reason, 0

@@ -164,6 +164,7 @@ def report_header(report: Report, version: str) -> dict:
         "max_examples": report.options.get("max_examples"),
         "database": report.options.get("database", False),
         "dtypes": report.options.get("dtypes"),
+        "seed": report.options.get("seed"),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "machine": platform.machine(), "system": platform.system()},
     }

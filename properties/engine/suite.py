@@ -39,6 +39,7 @@ class RunOptions:
     database: str | None = None  # hypothesis's example database directory (None: no database)
     isolation: str | None = None  # "process" or "none"; None: the default for the subject
     dtypes: tuple[str, ...] | None = None  # check only these of the declared dtypes (None: all)
+    seed: int | None = None  # the run's seed (--seed): hypothesis's and every law's draws
 
 
 class NotApplicable(Exception):

@@ -22,9 +22,10 @@ PLAN_OF_EFFORT = {"quick": "ci", "ci": "ci", "thorough": "thorough"}
 class LawSession(Session):
     suite = "scaling_limits"
 
-    def __init__(self, source, effort: str):
+    def __init__(self, source, effort: str, seed: int | None = None):
         self.source = source
         self.effort = effort
+        self.seed = seed  # --seed: the laws' seeds are drawn from it (engine/law.reseeded)
         self.laws = {law.name: law for law in LAWS}
 
     def names(self) -> list[str]:
@@ -38,7 +39,8 @@ class LawSession(Session):
         if hung_on is not None:
             return Result(self.suite, name, self.claim(name), NOT_RUN,
                           reason=f"the kernel hung earlier (on {hung_on})")
-        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite)
+        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite,
+                                       seed=self.seed)
         result.numbers.setdefault("source", self.source.name)
         return result
 
@@ -56,24 +58,27 @@ class LawSuite(Suite):
         return [(law.name, law.claim) for law in LAWS]
 
     def open(self, subject, effort: str, call_timeout: float | None = None,
-             isolation: str | None = None, **_) -> LawSession:
+             isolation: str | None = None, seed: int | None = None, **_) -> LawSession:
         """A session on ``subject`` (None: the streaming Monte Carlo kernel); ``isolation``
         says where a kernel runs, as for the contract's suites (attention/context.isolate)."""
         if subject is None:
-            return LawSession(StreamingSource(), effort)
+            return LawSession(StreamingSource(), effort, seed)
         if reason := subject.spec.exact_only("the laws are laws of exact attention, and its "
                                              "certificate bounds each row, not their statistics"):
             raise NotApplicable(reason)
         isolate(subject, isolation)
         kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
-        return LawSession(KernelSource(subject, **kwargs), effort)
+        return LawSession(KernelSource(subject, **kwargs), effort, seed)
 
 
 SCALING_LIMITS = LawSuite()
 
 
-def check_laws(source=None, effort: str = "ci", names=None, on_result=None) -> list[Result]:
+def check_laws(source=None, effort: str = "ci", names=None, on_result=None,
+               seed: int | None = None) -> list[Result]:
     """Run the laws (all, or ``names``) on ``source`` (default: the streaming Monte Carlo
-    kernel) at ``effort``: the Python form of ``attnspec laws check``."""
-    results, _ = run_sessions([LawSession(source or StreamingSource(), effort)], names, on_result)
+    kernel) at ``effort``, from the fixed seeds or from ``seed``: the Python form of
+    ``attnspec laws check [--seed N]``."""
+    results, _ = run_sessions([LawSession(source or StreamingSource(), effort, seed)], names,
+                              on_result)
     return results

@@ -143,3 +143,23 @@ def test_the_dtype_of_a_violation_is_in_its_row(capsys):
     row = next(line for line in capsys.readouterr().out.splitlines()
                if line.startswith("output_matches_oracle"))
     assert "VIOLATED" in row and "[float32, cpu]" in row, row
+
+
+def test_a_seed_repeats_a_quick_run_and_another_seed_draws_other_cases(tmp_path):
+    def worst(seed: str) -> list:
+        out = tmp_path / f"{seed}.json"
+        assert main(["check", "reference-dense", "--effort", "quick", "--max-examples", "3",
+                     "--suite", "attention", "--property", "output_matches_oracle",
+                     "--property", "lse_merge_of_key_splits", "--seed", seed,
+                     "--json", str(out)]) == 0
+        data = json.loads(out.read_text())
+        assert data["seed"] == int(seed)
+        return [r["worst"] for r in data["results"]]
+
+    assert worst("3") == worst("3")
+    assert worst("3") != worst("4")
+
+
+def test_a_seed_must_be_a_whole_number_from_0(capsys):
+    assert main(["check", "reference-dense", "--seed", "-1"]) == 2
+    assert "--seed must be" in capsys.readouterr().err
