@@ -18,6 +18,10 @@ computes softmax(S + log Mbar) V, which is this ratio):
       |ytilde_ic - y_ic| <= e^(R_i) diam(V) kappa_i,  kappa_i = sum_j |E_ij| / sum_j Mbar_ij,
   R_i = max_j s_ij - min_j s_ij over the visible keys of row i, diam(V) = max_c (max_j v_jc -
   min_j v_jc) over them (or over all keys: larger, still valid). kappa_i needs only the masks.
+- LSE certificate: the estimator's lse_i = log sum_j W_ij Mbar_ij (the log-sum-exp merge of the
+  masks' per-block lse, less log s) and ALiBi's log sum_j W_ij P_ij differ by -log(1 - x_i),
+  x_i = sum_j W_ij E_ij / sum_j W_ij Mbar_ij, |x_i| <= e^(R_i) kappa_i; so
+      |lse~_i - lse_i| <= -log(1 - e^(R_i) kappa_i)  when e^(R_i) kappa_i < 1 (else no bound).
 
 Domain: scores finite; Mbar_ii > 0 on every row with a visible key (every mask holds its
 diagonal; for a query row i of a contract problem the diagonal key is i + Lk - Lq). Shapes:
@@ -67,6 +71,18 @@ def certificate_bound(score_range, value_diameter, kappa) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         bound = np.exp(score_range) * value_diameter * kappa * (1.0 + 8 * UNIT_ROUNDOFF)
     return np.where((kappa == 0) | (value_diameter == 0), 0.0, bound)
+
+
+def lse_certificate_bound(score_range, kappa) -> np.ndarray:
+    """-log(1 - e^(R_i) kappa_i) >= |lse~_i - lse_i|, elementwise float64, rounded upward; inf where
+    e^(R_i) kappa_i >= 1. (log1p and exp within an ulp or two: covered by a factor 1 + 8 u on x
+    and on the result.)"""
+    score_range = np.asarray(score_range, dtype=np.float64)
+    kappa = np.asarray(kappa, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = np.exp(score_range) * kappa * (1.0 + 8 * UNIT_ROUNDOFF)
+        bound = -np.log1p(-np.minimum(x, 1.0)) * (1.0 + 8 * UNIT_ROUNDOFF)
+    return np.where(kappa == 0, 0.0, np.where(x < 1.0, bound, np.inf))
 
 
 def score_range(scores: np.ndarray, visible: np.ndarray) -> np.ndarray:
@@ -131,6 +147,18 @@ def ratio_estimator_error_identity(scores: np.ndarray, mbar: np.ndarray, p: np.n
     mass = (w * mbar).sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(mass > 0, numerator / mass, 0.0)
+
+
+def lse_error_mp(scores, mbar, p, dps: int = 50):
+    """log sum_j W_ij Mbar_ij - log sum_j W_ij P_ij per row, mpmath (rows need Mbar > 0 and P > 0)."""
+    scores, mbar, p = (np.asarray(a, dtype=np.float64) for a in (scores, mbar, p))
+    with mp.workdps(dps + 10):
+        out = []
+        for i in range(scores.shape[0]):
+            w = [mp.exp(mp.mpf(x)) for x in scores[i]]
+            out.append(mp.log(mp.fsum(a * mp.mpf(b) for a, b in zip(w, mbar[i])))
+                       - mp.log(mp.fsum(a * mp.mpf(b) for a, b in zip(w, p[i]))))
+    return out
 
 
 def ratio_estimator_error_mp(scores, mbar, p, values, dps: int = 50):

@@ -71,6 +71,16 @@ def test_certificate_holds_for_any_scores_values_and_masks(problem):
     check_certificate(*problem)
 
 
+@settings(max_examples=50, deadline=None)
+@given(problem=ratio_problems())
+def test_lse_certificate_holds(problem):
+    scores, mbar, p, _, visible = problem
+    bound = C.lse_certificate_bound(C.score_range(scores, visible), C.certificate_kappa(mbar, p))
+    with mp.workdps(40):
+        for error, b in zip(C.lse_error_mp(scores, mbar, p, dps=40), bound):
+            assert abs(error) <= b + mp.mpf(10) ** -35  # the reference's own rounding
+
+
 @pytest.mark.long
 @settings(max_examples=2000, deadline=None)
 @given(problem=ratio_problems(max_rows=8, max_keys=16))
@@ -170,3 +180,18 @@ def test_certificate_falls_with_draws():
     k1 = C.certificate_kappa(S.mean_mask(S.binning_block_ids(n, slope, 64, rng)), p).mean()
     k16 = C.certificate_kappa(S.mean_mask(S.binning_block_ids(n, slope, 1024, rng)), p).mean()
     assert 3 < k1 / k16 < 6
+
+
+def test_lse_certificate_is_finite_and_holds_for_many_masks():
+    # s = 256 masks, sigma = 8, small score range: e^R kappa < 1 on every row, so every row has a
+    # finite LSE bound, and it holds (mpmath reference)
+    n, slope, s = 48, 1 / 8, 256
+    rng = np.random.default_rng(6)
+    p = E.kms_matrix(n, slope)
+    mbar = S.mean_mask(S.gap_cut_block_ids(n, slope, s, rng))
+    scores = 0.05 * rng.standard_normal((n, n))
+    bound = C.lse_certificate_bound(C.score_range(scores, p > 0), C.certificate_kappa(mbar, p))
+    assert np.all(np.isfinite(bound))
+    with mp.workdps(30):
+        errors = C.lse_error_mp(scores, mbar, p, dps=30)
+    assert all(abs(e) <= b for e, b in zip(errors, bound))
