@@ -27,7 +27,7 @@ def layer_and_input(T, P, rule, seed, attention=None, dtype=torch.float32):
 
 
 @given(st.integers(1, 20), st.integers(1, 8), st.integers(0, 2**16))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 def test_complete_rule_is_causal_and_reads_exactly_its_blocks(T, P, seed):
     layer, x = layer_and_input(T, P, "complete", seed)
     with torch.no_grad():
