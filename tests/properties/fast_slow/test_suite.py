@@ -3,6 +3,7 @@ worker process), flags a kernel that ignores causal and one with a wrong scale."
 
 from pathlib import Path
 
+import pytest
 from attnspec.properties import suites
 from attnspec.properties.engine.results import HELD, NOT_APPLICABLE, VIOLATED
 from attnspec.properties.engine.suite import RunOptions
@@ -50,3 +51,10 @@ def test_a_kernel_without_causal_gets_the_stationary_law_only():
     assert found["coupled_layer_no_future_leak"] == NOT_APPLICABLE
     assert found["coupled_layer_gate_zero"] == NOT_APPLICABLE
     assert found["attention_stationary_law"] == HELD
+
+
+@pytest.mark.long
+def test_thorough_on_the_reference_holds():
+    results = check_fast_slow(effort="thorough")
+    assert [r.status for r in results] == [HELD] * 3
+    assert [r.examples for r in results] == [6, 6, 12]
