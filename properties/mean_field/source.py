@@ -124,7 +124,7 @@ class KernelFlowSource:
         if "lse" in needs and not spec.lse:
             return ("the USA flow moves at Z_i a_i / n with Z_i = exp(lse_i); the kernel does not "
                     "declare lse")
-        widest = max(getattr(c, "head_dim", 4) for c in plan.cases)
+        widest = max((getattr(c, "head_dim", 4) for c in plan.cases), default=4)
         if self._fit(widest) is None:
             return (f"needs a head dim of at least {widest} (zero-padded); it declares "
                     f"head_dim_multiple={spec.head_dim_multiple}, max_head_dim={spec.max_head_dim}")
