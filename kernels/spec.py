@@ -20,8 +20,10 @@ FlashAttention's dQ does: then two backward calls may differ in their last bits)
 "backward_devices" (default: every declared device; e.g. ["cuda"] for FlexAttention, whose
 backward does not run on CPU),
 "head_dim_multiple" (default 1) and "max_head_dim" (default None: no limit) for kernels that
-support only some head dims (both D and Dv), and "dv_equals_d" (default False) for kernels that
-need Dv == D.
+support only some head dims (both D and Dv), "dv_equals_d" (default False) for kernels that
+need Dv == D, and "restrictions" (default none) for combinations of declared options the kernel
+does not support, from RESTRICTIONS below (e.g. ["causal_needs_equal_lengths"] for a kernel whose
+causal path needs Lq == Lk): those are never drawn, and the report says so.
 
 A kernel that computes attention approximately declares how it says how far off it may be:
 
@@ -56,6 +58,16 @@ KEYWORD_CAPABILITY = {"causal": "causal", "alibi_slopes": "alibi", "mask": "mask
 SCORE_KEYWORDS = tuple(k for k in KEYWORD_CAPABILITY if k not in ("scale", "return_lse"))
 
 
+# Combinations of options a kernel may declare it does not support (``"restrictions": [...]``),
+# as real libraries have them; attnspec then never draws them and says so in the report.
+RESTRICTIONS = {
+    "causal_needs_equal_lengths": "causal only when Lq == Lk",
+    "window_needs_equal_lengths": "a window only when Lq == Lk",
+    "mask_excludes_causal": "a mask and causal never together",
+    "mask_excludes_alibi": "a mask and ALiBi never together",
+}
+
+
 class SpecError(ValueError):
     """An invalid capability declaration; the message is one line a user can act on."""
 
@@ -84,6 +96,7 @@ class KernelSpec:
     max_head_dim: int | None = None
     dv_equals_d: bool = False
     approximation: str | None = None
+    restrictions: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "dtypes", _names("dtypes", self.dtypes, DTYPES))
@@ -111,6 +124,8 @@ class KernelSpec:
         if self.approximation is not None and self.approximation not in APPROXIMATIONS:
             raise SpecError(f"'approximation' must be 'certificate' (or absent for an exact "
                             f"kernel), got {self.approximation!r}")
+        object.__setattr__(self, "restrictions",
+                           _names("restrictions", self.restrictions, tuple(RESTRICTIONS)))
         if self.layout not in LAYOUTS:
             raise SpecError(f"'layout' must be 'bhld' or 'blhd', got {self.layout!r}")
         if self.accumulation is not None and self.accumulation not in DTYPES:
@@ -212,7 +227,15 @@ class KernelSpec:
             out["backward_devices"] = list(self.backward_devices)
         if self.approximation is None:
             del out["approximation"]
+        if self.restrictions:
+            out["restrictions"] = list(self.restrictions)
+        else:
+            del out["restrictions"]
         return out
+
+    def restricted(self, restriction: str) -> bool:
+        """Whether the kernel declares the restriction (RESTRICTIONS) ``restriction``."""
+        return restriction in self.restrictions
 
     def accumulation_for(self, input_dtype: str) -> str:
         """The accumulation dtype for inputs of ``input_dtype`` (the wider of the two)."""

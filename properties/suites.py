@@ -120,6 +120,11 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
     sessions, report.notes, report.results = open_sessions(with_dtypes(subject, options.dtypes),
                                                            options)
     report.notes[:0] = fresh
+    if subject is not None and subject.spec.restrictions:
+        from attnspec.kernels.spec import RESTRICTIONS
+
+        report.notes.append("declared restrictions, never drawn: " + "; ".join(
+            RESTRICTIONS[r] for r in subject.spec.restrictions))
 
     def track(result):
         if tracking is not None:

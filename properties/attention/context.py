@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ from attnspec.properties.attention.conformance import precision_model, with_cert
 from attnspec.properties.attention.profiles import Profile
 from attnspec.properties.attention.recipe import Recipe
 from attnspec.properties.attention.reproducer import reproducer
+from attnspec.properties.attention.strategies import within_restrictions
 from attnspec.properties.engine.invoker import Invoker
 from attnspec.properties.engine.isolation import Isolation
 from attnspec.properties.engine.results import Finding
@@ -122,6 +123,8 @@ class Context:
         dtype = draw(st.sampled_from(self.spec.dtypes), label="dtype")
         device = draw(st.sampled_from(self.devices()), label="device")
         recipe = draw(prop.draw(self.spec, dtype, self.profile.limits), label="recipe")
+        if self.spec.restrictions:  # after the property's own maps, which may add an option
+            recipe = Recipe(**within_restrictions(self.spec, asdict(recipe)))
         return recipe, device
 
     def case_key(self, case) -> tuple[str, str]:

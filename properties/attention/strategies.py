@@ -228,7 +228,25 @@ def recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(), **fix
     fields.update(fixed)
     if fields.get("score_shift") and fields.get("scale") == 0.0:
         fields["score_shift"] = 0.0  # a zero scale cannot carry a score shift
-    return Recipe(**fields)
+    return Recipe(**within_restrictions(spec, fields))
+
+
+def within_restrictions(spec: KernelSpec, fields: dict) -> dict:
+    """Recipe fields changed so that no combination the kernel declares unsupported
+    (``"restrictions"``, kernels/spec.py) is drawn: equal lengths (the shorter) where causal or
+    a window needs them (Lq set to Lk: properties size Dv or the keys by Lk), the mask dropped
+    where it cannot go with causal or ALiBi."""
+    fields = dict(fields)
+    if ((spec.restricted("causal_needs_equal_lengths") and fields.get("causal"))
+            or (spec.restricted("window_needs_equal_lengths")
+                and fields.get("window") is not None)):
+        fields["q_len"] = fields["kv_len"]
+    masked = fields.get("mask_density") is not None or fields.get("sentinel_trap")  # cases.py
+    if masked and ((spec.restricted("mask_excludes_causal") and fields.get("causal"))
+                   or (spec.restricted("mask_excludes_alibi") and fields.get("alibi"))):
+        fields.update(mask_density=None, empty_rows=0, mask_broadcast="full",
+                      sentinel_trap=False)
+    return fields
 
 
 @st.composite

@@ -64,6 +64,9 @@ def draw_hidden_positions(draw, spec, dtype: str, limits: Limits):
     q_len = max(2, min(q_len, LEAK_MAX_SCORES // (q_heads * kv_len)))
     modes = (["causal"] if spec.causal else []) + (["window"] if spec.window else [])
     mode = draw(st.sampled_from(modes))
+    if spec.restricted(f"{mode}_needs_equal_lengths"):  # Lq = Lk, under the scores cap
+        kv_len = q_len = next(n for n in LEAK_KV_LENGTHS if n * n * q_heads <= LEAK_MAX_SCORES
+                              and n <= kv_len)
     fixed = dict(batch=draw(st.integers(1, 2)) if q_len * kv_len * q_heads <= 2**19 else 1,
                  q_heads=q_heads, kv_heads=1, q_len=q_len, kv_len=kv_len, return_lse=spec.lse,
                  variant=draw(st.floats(0.0, 1.0, exclude_max=True)))

@@ -23,20 +23,24 @@ from attnspec.properties.engine.property import HOLDS, Outcome
 
 
 def _can_empty_a_row(spec):
-    if spec.mask or spec.window or spec.causal == "bottom_right":
+    if (spec.mask or spec.window and not spec.restricted("window_needs_equal_lengths")
+            or spec.causal == "bottom_right"
+            and not spec.restricted("causal_needs_equal_lengths")):
         return None
-    return ("no declared option can leave a row without keys (no mask, no window, causal "
-            "absent or top-left)")
+    return ("no declared option can leave a row without keys (no mask; no window, causal "
+            "absent or top-left, or declared only for Lq == Lk)")
 
 
 def _draw_empty_rows(spec, dtype, limits):
     def force(r):
-        if spec.mask:
-            return replace(r, mask_density=r.mask_density or 0.5, empty_rows=max(r.empty_rows, 1))
+        if spec.mask:  # without the options the kernel declares cannot go with a mask
+            return replace(r, mask_density=r.mask_density or 0.5, empty_rows=max(r.empty_rows, 1),
+                           causal=r.causal and not spec.restricted("mask_excludes_causal"),
+                           alibi=None if spec.restricted("mask_excludes_alibi") else r.alibi)
         longer = replace(r, q_len=r.kv_len + 1 + r.q_len % 3) if r.q_len <= r.kv_len else r
-        if spec.causal == "bottom_right":  # rows i < Lq - Lk see no key
-            return replace(longer, causal=True)
-        return replace(longer, window=(0, 0))  # row i sees only key i + Lk - Lq
+        if spec.causal == "bottom_right" and not spec.restricted("causal_needs_equal_lengths"):
+            return replace(longer, causal=True)  # rows i < Lq - Lk see no key
+        return replace(longer, window=(0, 0), causal=False)  # row i sees only key i + Lk - Lq
 
     return recipes(spec, dtype, limits, return_lse=spec.lse).map(force)
 
@@ -84,7 +88,9 @@ def _draw_causal(spec, dtype, limits):
     "causal_alignment_as_declared",
     "causal=True with Lq != Lk hides keys under the declared alignment (bottom_right: "
     "j <= i + Lk - Lq; top_left: j <= i)",
-    applies=requires("causal"),
+    applies=lambda spec: spec.lacks("causal") or (
+        "the kernel declares causal only when Lq == Lk (restrictions), and the alignment shows "
+        "only when Lq != Lk" if spec.restricted("causal_needs_equal_lengths") else None),
     draw=_draw_causal,
 )
 def causal_alignment_as_declared(ctx, recipe, device):
