@@ -1,12 +1,14 @@
 """The alibi_lsh suite: the positional-LSH identity as a check of a kernel (identity.py).
 
 It applies to a kernel that declares alibi and mask (else the row is "not applicable", with the
-reason); with lse the merge uses the kernel's own lse, without it the float64 evaluation's. Each effort has a plan of cases (identity.IdentityCase): ci a fixed list with
-fixed seeds (the same cases and masks every run), quick one case with a fresh seed, thorough
-longer rows (8192 and 16384 keys), more heads and rows, more masks and both schemes. Where the
-kernel lacks a case's dtype the case takes the kernel's first declared dtype; without gqa, the
-case's kv heads are its query heads. Cases are small in everything but the key length: the cost
-is the float64 evaluation that sizes the budgets of s stacked mask calls (s Hq Lq Lk scores).
+reason); with lse the merge uses the kernel's own lse, without it the float64 evaluation's.
+Each effort has a plan of cases (identity.IdentityCase): ci a fixed list with fixed seeds (the
+same cases and masks every run; --seed N mixes N into each case's seed), quick one case with a
+fresh seed (or N), thorough (whose run always has a seed, fresh and named) longer rows (8192
+and 16384 keys), more heads and rows, more masks and both schemes. Where the kernel lacks a
+case's dtype the case takes the kernel's first declared dtype; without gqa, the case's kv heads
+are its query heads. Cases are small in everything but the key length: the cost is the float64
+evaluation that sizes the budgets of s stacked mask calls (s Hq Lq Lk scores).
 """
 
 from __future__ import annotations
@@ -50,11 +52,16 @@ EFFORTS = {"quick": "one case, a fresh seed, 1024 keys, 32 masks",
            "thorough": "four fixed cases: 8192-16384 keys, up to 8 heads, 256 masks per head"}
 
 
-def plan(effort: str) -> tuple[IdentityCase, ...]:
-    if effort == "quick":
+def plan(effort: str, seed: int | None = None) -> tuple[IdentityCase, ...]:
+    """The effort's cases; a run's ``seed`` (--seed) is mixed into each case's own (distinct
+    streams), and quick without one draws a fresh seed."""
+    cases = {"quick": (QUICK,), "ci": CI, "thorough": THOROUGH}[effort]
+    if seed is None and effort == "quick":
         seed = int(np.random.default_rng().integers(2**31))  # fresh cases while editing
-        return (replace(QUICK, seed=seed),)
-    return CI if effort == "ci" else THOROUGH
+    if seed is None:
+        return cases
+    return tuple(replace(c, seed=int(np.random.SeedSequence([seed, c.seed]).generate_state(1)[0]))
+                 for c in cases)
 
 
 def fitted(case: IdentityCase, spec) -> IdentityCase:
@@ -78,9 +85,10 @@ def _reproducer(selector: str, case: IdentityCase, device: str) -> dict:
 class IdentitySession(Session):
     suite = "alibi_lsh"
 
-    def __init__(self, subject, effort: str, timeout_s: float, max_examples: int | None = None):
+    def __init__(self, subject, effort: str, timeout_s: float, max_examples: int | None = None,
+                 seed: int | None = None):
         self.subject = subject
-        self.cases = [fitted(c, subject.spec) for c in plan(effort)][:max_examples]
+        self.cases = [fitted(c, subject.spec) for c in plan(effort, seed)][:max_examples]
         self.timeout_s = timeout_s
 
     def names(self) -> list[str]:
@@ -143,16 +151,17 @@ class AlibiLshSuite(Suite):
 
     def open(self, subject, effort: str, max_examples: int | None = None,
              call_timeout: float | None = None, isolation: str | None = None,
-             **_) -> IdentitySession:
+             seed: int | None = None, **_) -> IdentitySession:
         """A session on ``subject``'s kernel at ``effort`` (``max_examples``: at most that many
-        of the plan's cases); ``isolation`` as for the contract's suites
-        (attention/context.isolate)."""
+        of the plan's cases; ``seed``: the run's, mixed into each case's); ``isolation`` as
+        for the contract's suites (attention/context.isolate)."""
         if subject is None:
             raise NotApplicable("a check of a kernel: give a kernel")
         if reason := _lacks(subject.spec):
             raise NotApplicable(reason)
         isolate(subject, isolation)
-        return IdentitySession(subject, effort, call_timeout or CALL_TIMEOUT_S, max_examples)
+        return IdentitySession(subject, effort, call_timeout or CALL_TIMEOUT_S, max_examples,
+                               seed)
 
 
 ALIBI_LSH = AlibiLshSuite()

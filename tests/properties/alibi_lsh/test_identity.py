@@ -81,6 +81,8 @@ def test_the_certificate_is_small_only_for_a_small_score_range():
 def test_the_suite_applies_to_alibi_and_mask_and_plans_every_effort():
     assert set(ALIBI_LSH.efforts()) == {"quick", "ci", "thorough"}
     assert plan("ci") == plan("ci") == CI  # fixed seeds at ci
+    assert plan("quick", 7) == plan("quick", 7) != plan("quick", 8)  # --seed repeats a run
+    assert [c.seed for c in plan("ci", 7)] != [c.seed for c in CI]
     assert any(s is ALIBI_LSH for s in suites.SUITES)
     no_mask = load_kernel("reference-dense", spec={"dtypes": ["float32"], "alibi": True,
                                                    "lse": True})
