@@ -37,9 +37,8 @@ to that call's budget. Shapes: q [B, Hq, Lq, D], k [B, Hk, Lk, D], v [B, Hk, Lk,
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -93,9 +92,6 @@ class IdentityCase:
                 f"k[{self.batch},{self.kv_heads},{self.kv_len},{self.head_dim}] "
                 f"v[..,{self.value_dim}] {self.dtype}{' causal' if self.causal else ''} "
                 f"s={self.samples} {self.scheme} |score|<={self.score_bound} seed={self.seed}")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 @dataclass
@@ -221,6 +217,11 @@ def lse64_error(problem: AttentionProblem, lse64: np.ndarray) -> np.ndarray:
                    + lk * U64 / (1 - lk * U64))
 
 
+def _gamma(n: int) -> float:
+    """Higham's gamma_n = n u / (1 - n u): the relative error of n float64 roundings."""
+    return n * U64 / (1 - n * U64)
+
+
 def _as64(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
@@ -311,9 +312,8 @@ def check_identity(subject, case: IdentityCase, device: str, timeout_s: float) -
     #     u|LSE|; l_t - LSE by u|l_t - LSE|; exp by u: w_t has relative error <= rho_t =
     #     u (|l_t - m| + |log S| + |LSE| + |l_t - LSE| + 3) + 2 gamma_s; the weighted sum of s
     #     products adds gamma_(s+1) sum_t w_t |o_t|. First order in u, times 1.01 for the rest.
-    gamma = lambda n: n * U64 / (1 - n * U64)  # noqa: E731
-    rho = U64 * (np.abs(l - m) + np.abs(log_s) + np.abs(lse) + np.abs(l - lse) + 3) + 2 * gamma(s)
-    rounding = 1.01 * ((rho[..., None] + gamma(s + 1)) * w[..., None] * np.abs(o)).sum(axis=0)
+    rho = U64 * (np.abs(l - m) + np.abs(log_s) + np.abs(lse) + np.abs(l - lse) + 3) + 2 * _gamma(s)
+    rounding = 1.01 * ((rho[..., None] + _gamma(s + 1)) * w[..., None] * np.abs(o)).sum(axis=0)
     tol = certificate[..., None] + alibi_budget + mask_path + rounding
 
     with np.errstate(invalid="ignore"):

@@ -51,7 +51,7 @@ def _perturbed(q, k, v, kwargs):
     attention plus a fixed pattern per row and value dim, and the pattern's exact row sizes."""
     wants_lse = bool(kwargs.pop("return_lse", False))
     out64, lse64 = _exact64(q.double(), k.double(), v.double(), return_lse=True, **kwargs)
-    B, Hq, Lq, Dv = out64.shape
+    Lq, Dv = out64.shape[2:]
     rows = torch.isfinite(lse64)  # [B, Hq, Lq]: empty rows stay exactly 0 and -inf
     # The row's own size, max_d |exact out|: a scale that depends only on what the row sees
     # (a scale taken from all of v would let hidden keys reach the row: a future leak).
