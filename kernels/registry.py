@@ -75,6 +75,15 @@ def _flex(compiled: bool):
     return build
 
 
+def _positional_lsh():
+    def build():
+        from attnspec.kernels.alibi_lsh import positional_lsh_attention
+
+        return positional_lsh_attention
+
+    return build
+
+
 def _flex_compiled_unavailable() -> str | None:
     if "cuda" not in present_devices() and shutil.which("cc") is None and shutil.which("gcc") is None:
         return "torch.compile on CPU needs a C compiler (cc/gcc), and none is on PATH"
@@ -132,5 +141,8 @@ BUILTINS: dict[str, BuiltinKernel] = {
         BuiltinKernel("flex", "torch FlexAttention, eager (backward on CUDA only)", _flex(False), _always),
         BuiltinKernel("flex-compiled", "torch FlexAttention through torch.compile",
                       _flex(True), _flex_compiled_unavailable),
+        BuiltinKernel("positional-lsh", "positional-LSH ALiBi attention (Wolfson, Wagner 2026): the "
+                      "ratio estimator over 16 sampled block masks per head, approximate with a "
+                      "per-row certificate", _positional_lsh(), _always),
     ]
 }

@@ -144,22 +144,29 @@ def value_diameter(v, Lq: int, causal: bool) -> torch.Tensor:
 
 
 def row_certificate(q, k, v, ids, slope: float, *, scale: float, causal: bool):
-    """(out bound, lse bound), float64 [B, Lq] each, for one head: q [B, Lq, D], k [B, Lk, D],
-    v [B, Lk, Dv], ids int64[s, n]. See the module docstring for the derivation."""
+    """(out bound, lse bound), float64 [B, Lq] each, finite, for one head: q [B, Lq, D],
+    k [B, Lk, D], v [B, Lk, Dv], ids int64[s, n]. See the module docstring for the derivation.
+    Rows whose estimator is empty get 0: the kernel computes them exactly (positional_lsh.py)."""
     Lq, Lk = q.shape[1], k.shape[1]
     sum_mbar, sum_p, sum_abs = kappa_parts(ids, slope, Lq, Lk, causal)  # [Lq]
-    visible = sum_p > 0
-    estimator_empty = visible & (sum_mbar <= 0)
-    kappa = torch.where(sum_mbar > 0, sum_abs / sum_mbar.clamp_min(1e-300), torch.zeros_like(sum_abs))
-    kappa_p = torch.where(visible, sum_abs / sum_p.clamp_min(1e-300), torch.zeros_like(sum_abs))
-    kappa_min = torch.minimum(kappa, kappa_p)  # [Lq]
-    growth = torch.exp(score_range_bound(q, k, scale, causal))  # [B, Lq], may be inf
+    estimated = (sum_p > 0) & (sum_mbar > 0)  # rows the estimator serves
+    tiny = 1e-300
+    kappa = sum_abs / sum_mbar.clamp_min(tiny)
+    kappa_p = sum_abs / sum_p.clamp_min(tiny)
+    kappa_min = torch.where(estimated, torch.minimum(kappa, kappa_p), torch.zeros_like(kappa))  # [Lq]
+    score_range = score_range_bound(q, k, scale, causal)  # [B, Lq]
+    growth = torch.exp(score_range)  # may be inf
     t = torch.where(kappa_min > 0, growth * kappa_min, torch.zeros_like(growth))
     diam = value_diameter(v, Lq, causal)
-    # diam = 0: every visible v_j equals y, the identity's sum is 0 whatever t is
-    out_bound = torch.where((t > 0) & (diam > 0), diam * t, torch.zeros_like(t))
-    lse_bound = torch.where(t < 1, -torch.log1p(-t.clamp(max=1.0)), torch.full_like(t, float("inf")))
-    inf = torch.full_like(out_bound, float("inf"))
-    out_bound = torch.where(estimator_empty, inf, out_bound)
-    lse_bound = torch.where(estimator_empty, inf, lse_bound)
-    return out_bound, lse_bound
+    # |ytilde - y| <= diam: both are convex combinations of the visible v_j (and diam = 0 means
+    # every visible v_j is the same vector, so the error is 0 whatever t is)
+    out_bound = torch.where(t > 0, torch.minimum(diam * t.clamp(max=1.0), diam), torch.zeros_like(t))
+    # |log X - log Y| <= -log(1 - t) (t < 1), and always <= R + |log sum Mbar - log sum P|, since
+    # log X lies in [min s + log sum Mbar, max s + log sum Mbar] and log Y likewise with P
+    crude = score_range + (torch.log(sum_mbar.clamp_min(tiny)) - torch.log(sum_p.clamp_min(tiny))).abs()
+    below_one = t < 1
+    fine = torch.where(below_one, -torch.log1p(-torch.where(below_one, t, torch.zeros_like(t))),
+                       torch.full_like(t, float("inf")))
+    lse_bound = torch.where(t > 0, torch.minimum(fine, crude), torch.zeros_like(t))
+    keep = estimated[None, :]
+    return torch.where(keep, out_bound, torch.zeros_like(out_bound)), torch.where(keep, lse_bound, torch.zeros_like(lse_bound))

@@ -23,9 +23,10 @@ from attnspec.kernels.attention.alibi_slopes import alibi_slopes
 FLOAT64_ROUNDING = 1e-10  # module docstring
 
 
-def dense_ratio_estimator(q, k, v, ids, scale, causal):
+def dense_ratio_estimator(q, k, v, ids, scale, causal, slopes=None):
     """float64 reference: out [B, Hq, Lq, Dv], lse [B, Hq, Lq] of sum_j A Mbar v / sum_j A Mbar,
-    lse = log sum_j A_ij Mbar_ij, from ids int64[Hq, s, n] (None: plain attention)."""
+    lse = log sum_j A_ij Mbar_ij, from ids int64[Hq, s, n] (None: plain attention); rows with
+    an empty estimator (no causal, before the first key) are exact ALiBi rows of ``slopes``."""
     B, Hq, Lq, _ = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     n = max(Lq, Lk)
@@ -41,6 +42,10 @@ def dense_ratio_estimator(q, k, v, ids, scale, causal):
     j = torch.arange(Lk)[None, :]
     if causal:
         mbar = mbar * (j <= i)
+    if slopes is not None and not causal:
+        # rows before the first key with an empty estimator: the kernel computes them exactly
+        alibi = torch.exp(-slopes.double()[:, None, None] * (i - j).abs())  # [Hq, Lq, Lk]
+        mbar = torch.where((mbar.sum(-1) == 0)[..., None], alibi, mbar)
     logits = s + torch.log(mbar)  # log 0 = -inf
     lse = torch.logsumexp(logits, dim=-1)
     w = torch.exp(logits - lse[..., None].clamp_min(-1e300).nan_to_num(0.0))
@@ -75,7 +80,7 @@ def test_blockwise_equals_dense_ratio_estimator(c):
     out, lse = positional_lsh_attention(q, k, v, causal=c["causal"], alibi_slopes=slopes, return_lse=True,
                                         samples=c["samples"], seed=c["seed"], scheme=c["scheme"])
     ids = sample_block_ids(max(c["Lq"], c["Lk"]), slopes, c["samples"], seed=c["seed"], scheme=c["scheme"])
-    ref_out, ref_lse = dense_ratio_estimator(q, k, v, ids, scale, c["causal"])
+    ref_out, ref_lse = dense_ratio_estimator(q, k, v, ids, scale, c["causal"], slopes)
     assert (out - ref_out).abs().max().item() <= FLOAT64_ROUNDING
     finite = torch.isfinite(ref_lse)
     assert torch.equal(finite, torch.isfinite(lse))
