@@ -37,7 +37,7 @@ class PropertyReference:
     statistic: str = "worst error / tolerance over the examples (holds <= 1)"
     alpha: float = 0.0
 
-    def check(self, source, effort: str = "ci", suite: str = "") -> Result:
+    def check(self, source, effort: str = "ci", suite: str = "", seed: int | None = None) -> Result:
         from attnspec.properties.attention.suite import CONTRACT
 
         result = Result(suite, self.name, self.claim, HELD, false_alarm=self.alpha)
@@ -48,7 +48,7 @@ class PropertyReference:
                              "SELECTOR")
             return result
         start = time.perf_counter()
-        session = CONTRACT.open(source.subject, effort)
+        session = CONTRACT.open(source.subject, effort, seed=seed)  # --seed: their draws too
         found = [session.run(name) for name in self.properties]
         for r in found:
             ratio = r.ratio

@@ -2,7 +2,8 @@
 
 Opened on no kernel, the laws sample the streaming Monte Carlo kernel (the paper's own
 sampler); opened on a kernel, they feed it exactly sampled random contexts (sources.py). Each
-law has a plan per effort with fixed seeds: ci takes seconds per law, thorough minutes; quick
+law has a plan per effort with fixed seeds (``--seed N`` draws them from N instead, and the
+thorough effort from a fresh N: engine/law.reseeded): ci takes seconds per law, thorough minutes; quick
 uses the ci plans (they are the smallest that still resolve each law at its false-alarm rate).
 The laws are laws of exact attention: they do not apply to a kernel that declares an
 approximation (its certificate bounds each row, not the laws' statistics).
@@ -48,11 +49,12 @@ class LawSession(Session):
 class LawSuite(Suite):
     name = "scaling_limits"
     summary = ("statistical laws of attention over n random keys on the sphere (Bruno, Chen, Lin, "
-               "Polyanskiy, Rigollet 2026), each at a false-alarm rate of 1e-6 with fixed seeds")
+               "Polyanskiy, Rigollet 2026), each at a false-alarm rate of 1e-6; fixed seeds at ci, "
+               "--seed N for others")
 
     def efforts(self) -> dict[str, str]:
         return {"quick": "the ci plans", "ci": "fixed seeds, seconds per law",
-                "thorough": "fixed seeds, minutes per law"}
+                "thorough": "a fresh seed (named in the report), minutes per law"}
 
     def claims(self) -> list[tuple[str, str]]:
         return [(law.name, law.claim) for law in LAWS]
