@@ -7,10 +7,11 @@ returns out_ic with
 
     |out_ic - o_ic| <= W_ic                      always (worst case, first order made rigorous
                                                  with expm1 and gamma_n = n u / (1 - n u)), and
-    |out_ic - o_ic| <= ulp(o)/2 + lambda sqrt(V_ic)   with probability >= 1 - alpha per element
+    |out_ic - o_ic| <= ulp(o)/2 + lambda sqrt(V_ic)   with probability >= 1 - 4 alpha per element
                                                  when rounding errors are independent and mean
                                                  zero (Higham and Mary 2019, Model 4.1), by
-                                                 Hoeffding's inequality: lambda = sqrt(2 ln(2/alpha)).
+                                                 Hoeffding's inequality: lambda = sqrt(2 ln(2/alpha))
+                                                 (plus second-order terms: below).
 
 Every rounding event k has an error |delta_k| <= u_k and moves the output by at most
 |a_k| |delta_k|; W sums |a_k| u_k, V sums (a_k u_k)^2. The events, per query row i and key j
@@ -35,7 +36,6 @@ A_j = |scale| sum_c |q_ic k_jc|, N_c = sum_j w_j |v_jc|, n = number of visible k
                 budget reduces to a division and the ulp floor.
   output        rounding to the output dtype: at most half an ulp of the result, kept outside
                 the probabilistic sum as a deterministic floor.
-
   split merges  (split-KV through a stored lse per split: FlashAttention's split-KV combine,
                 flash-decoding, ring attention; always counted) (i) each stored lse_h rounded
                 at its magnitude, <= u_a L_j with L_j = max(|s_j|, |lse|) for every key j of
@@ -80,9 +80,10 @@ _MANTISSA_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
 _MIN_NORMAL_EXPONENT = {"float16": -14, "bfloat16": -126, "float32": -126, "float64": -1022}
 _SMALLEST_FLOAT64 = 2.0**-1074  # the smallest positive (subnormal) float64
 
-# Per-element false-alarm probability of the probabilistic bound. A thorough run compares at
-# most ~1e7 output elements, so 1e-12 per element keeps a run's false-alarm rate below 1e-5
-# (union bound) under the independence model.
+# alpha, the false-alarm probability of each of the probabilistic bound's four statements (an
+# element's bound fails with probability <= 4 alpha). A thorough run compares at most ~1e7
+# output elements, so 1e-12 keeps a run's false-alarm rate below 4e-5 (union bound) under the
+# independence model.
 DEFAULT_FALSE_ALARM = 1e-12
 
 
