@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from attnspec.properties.attention.context import isolate
 from attnspec.properties.engine.results import NOT_RUN, Result
-from attnspec.properties.engine.suite import Session, Suite, run_sessions
+from attnspec.properties.engine.suite import NotApplicable, Session, Suite, run_sessions
 from attnspec.properties.mean_field.catalogue import LAWS
 from attnspec.properties.mean_field.source import KernelFlowSource, ReferenceSource
 
@@ -22,9 +22,10 @@ PLAN_OF_EFFORT = {"quick": "quick", "ci": "ci", "thorough": "thorough"}
 class FlowSession(Session):
     suite = "mean_field"
 
-    def __init__(self, source, effort: str):
+    def __init__(self, source, effort: str, seed: int | None = None):
         self.source = source
         self.effort = effort
+        self.seed = seed  # --seed: the laws' seeds are drawn from it (engine/law.reseeded)
         self.laws = {law.name: law for law in LAWS}
 
     def names(self) -> list[str]:
@@ -38,7 +39,8 @@ class FlowSession(Session):
         if hung_on is not None:
             return Result(self.suite, name, self.claim(name), NOT_RUN,
                           reason=f"the kernel hung earlier (on {hung_on})")
-        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite)
+        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite,
+                                       seed=self.seed)
         result.numbers.setdefault("source", self.source.name)
         return result
 
@@ -56,13 +58,18 @@ class FlowSuite(Suite):
         return [(law.name, law.claim) for law in LAWS]
 
     def open(self, subject, effort: str, call_timeout: float | None = None,
-             isolation: str | None = None, **_) -> FlowSession:
-        """A session on ``subject`` (None: the dense reference in float64)."""
+             isolation: str | None = None, seed: int | None = None, **_) -> FlowSession:
+        """A session on ``subject`` (None: the dense reference in float64); ``seed`` (--seed)
+        redraws the runs' starts and auxiliary variables."""
         if subject is None:
-            return FlowSession(ReferenceSource(), effort)
+            return FlowSession(ReferenceSource(), effort, seed)
+        if reason := subject.spec.exact_only("the flows' laws are exact identities of exact "
+                                             "attention; an approximate kernel's certificate "
+                                             "bounds one call, not a flow of hundreds"):
+            raise NotApplicable(reason)
         isolate(subject, isolation)
         kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
-        return FlowSession(KernelFlowSource(subject, **kwargs), effort)
+        return FlowSession(KernelFlowSource(subject, **kwargs), effort, seed)
 
 
 MEAN_FIELD = FlowSuite()
