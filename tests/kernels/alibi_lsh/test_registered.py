@@ -2,8 +2,8 @@
 its own certificate plus the rounding budget (kernels/spec.py "approximation"), exact rules
 (shapes, dtypes, inputs unchanged, determinism, no future leak) exactly. A false alarm here is a
 defect of the kernel's certificate or of attnspec. Long-marked: the first 10 ci cases of the 17
-properties took 350 s on the loaded 2-core machine (16 draws per head, per-head Python loops),
-far past the wing's default-run budget."""
+properties took 38 s on the shared 2-core machine (16 draws per head, per-head Python loops),
+past the wing's default-run budget."""
 
 import pytest
 

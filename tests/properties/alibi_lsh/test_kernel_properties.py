@@ -190,7 +190,7 @@ certificate_problems = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(certificate_problems)
 def test_the_certificate_holds(c):
     """|kernel - exact ALiBi| <= certificate + rounding for out and lse (float64 kernel; exact ALiBi
@@ -342,7 +342,7 @@ def test_certificate_tightness_measured():
         certificate_bound, certificate_kappa, score_range, value_diameter)
 
     n, s = 64, 16
-    kernel_ratio, exact_r_ratio = [], []
+    kernel_ratio, exact_r_ratio, capped = [], [], []
     for case in range(300):
         scheme = SCHEMES[case % 2]
         slope = (0.05, 0.3)[(case // 2) % 2]
@@ -363,8 +363,12 @@ def test_certificate_tightness_measured():
         rounding = FLOAT64_ROUNDING * (1 + np.abs(v.numpy()).max())
         assert within_tolerance("kernel certificate", err, cert["out"][0, 0].numpy() + rounding).held
         assert within_tolerance("exact-range certificate", err, oracle + rounding).held
-        kernel_ratio.append((err / cert["out"][0, 0].numpy().clip(1e-300)).max())
-        exact_r_ratio.append((err / oracle.clip(1e-300)).max())
-    print(f"worst error / kernel certificate {max(kernel_ratio):.3g} (median of rows' worst "
-          f"{np.median(kernel_ratio):.3g}); with the exact score range {max(exact_r_ratio):.3g} "
-          f"(median {np.median(exact_r_ratio):.3g})")
+        bound = cert["out"][0, 0].numpy()
+        rows = bound > rounding  # rows with a zero certificate are exact: only rounding is left
+        kernel_ratio.extend(err[rows] / bound[rows])
+        exact_r_ratio.extend(err[oracle > rounding] / oracle[oracle > rounding])
+        capped.extend(bound[rows] >= value_diameter(v[0, 0].numpy(), visible)[rows])
+    print(f"rows: {len(kernel_ratio)}; error / kernel certificate: max {max(kernel_ratio):.3g}, median "
+          f"{np.median(kernel_ratio):.3g}; certificate at its cap diam(V) in {np.mean(capped):.1%} of rows; "
+          f"error / exact-range certificate (oracle): max {max(exact_r_ratio):.3g}, median "
+          f"{np.median(exact_r_ratio):.3g}")
