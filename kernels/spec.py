@@ -23,7 +23,10 @@ backward does not run on CPU),
 support only some head dims (both D and Dv), "dv_equals_d" (default False) for kernels that
 need Dv == D, and "restrictions" (default none) for combinations of declared options the kernel
 does not support, from RESTRICTIONS below (e.g. ["causal_needs_equal_lengths"] for a kernel whose
-causal path needs Lq == Lk): those are never drawn, and the report says so.
+causal path needs Lq == Lk): those are never drawn, and the report says so; and
+"compiled_per_shape" (default False) for a kernel that compiles for each new input shape
+(torch.compile, jax.jit, Triton autotuning): its cases then take their shapes from a short
+list that keeps the tile edges (properties/attention/strategies.py, EDGE_SHAPES).
 
 A kernel that computes attention approximately declares how it says how far off it may be:
 
@@ -49,7 +52,7 @@ EMPTY_ROWS = ("zero", "nan")
 LAYOUTS = ("bhld", "blhd")
 APPROXIMATIONS = ("certificate",)
 FEATURES = ("alibi", "mask", "gqa", "window", "softcap", "lse", "backward", "scale", "deterministic",
-            "deterministic_backward", "dv_equals_d")
+            "deterministic_backward", "dv_equals_d", "compiled_per_shape")
 # The contract's keyword options, in one order, each with the capability that declares it.
 KEYWORD_CAPABILITY = {"causal": "causal", "alibi_slopes": "alibi", "mask": "mask",
                       "window": "window", "softcap": "softcap", "scale": "scale",
@@ -95,6 +98,7 @@ class KernelSpec:
     head_dim_multiple: int = 1
     max_head_dim: int | None = None
     dv_equals_d: bool = False
+    compiled_per_shape: bool = False
     approximation: str | None = None
     restrictions: tuple[str, ...] = ()
 

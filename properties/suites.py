@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 
 from attnspec.properties.alibi_lsh.suite import ALIBI_LSH
+from attnspec.properties.attention.compile_time import clock_of
 from attnspec.properties.attention.suite import CONTRACT, GRADIENTS, LONG_CONTEXTS
 from attnspec.properties.engine.causes import Cause, shared_causes
 from attnspec.properties.engine.results import NOT_APPLICABLE, Report, Result
@@ -137,6 +138,9 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
     results, _ = run_sessions(sessions, options.properties, track, options.fail_fast)
     report.results.extend(results)
     report.causes = explained_causes(report.results)
+    if subject is not None and (timing := clock_of(subject.invoker).summary(
+            subject.spec.compiled_per_shape)):
+        report.notes.append(timing)
     if tracking is not None and tracking.baseline is not None:
         from attnspec.properties.engine.baseline import missing_rows
 

@@ -34,6 +34,7 @@ from attnspec.oracles.attention.float64 import attention64
 from attnspec.oracles.attention.problem import AttentionProblem
 from attnspec.properties.attention.calls import Call, call_attention
 from attnspec.properties.attention.cases import AttentionCase, build_case
+from attnspec.properties.attention.compile_time import clock_of, signature
 from attnspec.properties.attention.conformance import precision_model, with_certificate
 from attnspec.properties.attention.profiles import Profile
 from attnspec.properties.attention.recipe import Recipe
@@ -75,10 +76,13 @@ class Context:
     def call_on_originals(self, case: AttentionCase) -> Call:
         """Call the kernel on the case's own tensors: what it writes to them stays written,
         also when it runs in a worker process."""
+        key = signature(case.q, case.k, case.v, case.kwargs)
         with self.invoker.writing_back(case_tensors(case), restore_tensor):
-            return call_attention(self.invoker, self.subject.fn, case.q, case.k, case.v,
+            call = call_attention(self.invoker, self.subject.fn, case.q, case.k, case.v,
                                   case.kwargs, case.recipe.describe(), self.profile.call_timeout_s,
                                   certificate=self.spec.certified)
+        clock_of(self.invoker).record(key, call.seconds)
+        return call
 
     def problem(self, case: AttentionCase) -> AttentionProblem:
         return case.problem(self.spec.causal)

@@ -65,9 +65,32 @@ def head_dims(spec: KernelSpec, limits: Limits) -> st.SearchStrategy[int]:
 LONG_LENGTHS = (1021, 2048, 4099, 8191, 16384, 65536)
 
 
+# (Lq, Lk) for a kernel that compiles per shape ("compiled_per_shape"): decode rows, both sides
+# of the 16-, 32-, 64- and 128-key tile edges, Lq < Lk and Lq > Lk; with one batch, head and
+# head-dim choice each, a ci run draws at most 11 distinct shapes per dtype and layout.
+EDGE_LENGTH_PAIRS = ((1, 1), (1, 17), (1, 65), (2, 129), (16, 16), (17, 17), (15, 33), (33, 31),
+                     (32, 32), (63, 64), (64, 65), (65, 65), (127, 128), (129, 129))
+
+
+@st.composite
+def edge_shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
+    """A shape from EDGE_LENGTH_PAIRS under the limits: B = 2, Hq = 2 (one kv head under GQA),
+    D = Dv = the largest supported common head dim up to 64."""
+    pairs = [p for p in EDGE_LENGTH_PAIRS if max(p) <= limits.max_len
+             and 2 * 2 * p[0] * p[1] <= limits.max_scores] or [(1, 1)]
+    q_len, kv_len = draw(st.sampled_from(pairs))
+    dims = [d for d in HEAD_DIMS if d <= min(64, limits.max_head_dim) and spec.supports_head_dim(d)]
+    d = dims[-1] if dims else spec.head_dim_multiple
+    return dict(batch=2, q_heads=2, kv_heads=1 if spec.gqa else 2, q_len=q_len, kv_len=kv_len,
+                head_dim=d, value_dim=d)
+
+
 @st.composite
 def shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
-    """B, Hq, Hk, Lq, Lk, D, Dv under the limits, GQA only when declared."""
+    """B, Hq, Hk, Lq, Lk, D, Dv under the limits, GQA only when declared; from the short list of
+    edge shapes for a kernel that compiles per shape."""
+    if spec.compiled_per_shape:
+        return draw(edge_shapes(spec, limits))
     if limits.long_kv_len and draw(st.integers(0, 3)) == 0:
         return draw(long_row_shapes(spec, limits))
     batch = draw(st.integers(1, limits.max_batch))
@@ -224,7 +247,9 @@ def recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(), **fix
     fields = dict(shape, dtype=dtype, seed=draw(st.integers(0, 2**32 - 1)))
     fields.update(draw(value_regimes()))
     fields.update(draw(options(spec, shape)))
-    fields["layout"] = draw(st.sampled_from(["contiguous", "transposed", "offset"]))
+    # a compiling kernel recompiles for new strides too: contiguous tensors only
+    fields["layout"] = "contiguous" if spec.compiled_per_shape else draw(
+        st.sampled_from(["contiguous", "transposed", "offset"]))
     fields.update(fixed)
     if fields.get("score_shift") and fields.get("scale") == 0.0:
         fields["score_shift"] = 0.0  # a zero scale cannot carry a score shift
