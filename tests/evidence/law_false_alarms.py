@@ -5,7 +5,9 @@ over its tests). With a true rate of 1e-6 per run, 50 runs reject nothing with p
 1 - 5e-5; a law that rejects even once in 50 correct runs has a false-alarm rate far above the
 one it states.
 
-    .venv/bin/python tests/evidence/law_false_alarms.py [--seeds 50] [--out FILE]
+    .venv/bin/python tests/evidence/law_false_alarms.py [--seeds 50] [--first 0] [--out FILE]
+
+(run disjoint seed ranges in parallel with --first, and add up the counts).
 
 Writes one line per law and seed as it goes (so a partial run is usable), then the counts.
 """
@@ -21,14 +23,15 @@ from attnspec.properties.scaling_limits.suite import check_laws
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=50, help="how many run seeds")
+    parser.add_argument("--first", type=int, default=0, help="the first run seed")
     parser.add_argument("--out", default="law_false_alarms.txt")
     args = parser.parse_args()
     rejected: dict[str, list[int]] = {}
     runs: dict[str, int] = {}
     start = time.perf_counter()
     with open(args.out, "w") as out:
-        for seed in range(args.seeds):
+        for seed in range(args.first, args.first + args.seeds):
             for result in check_laws(effort="ci", seed=seed):
                 runs[result.name] = runs.get(result.name, 0) + 1
                 if result.status != HELD:
