@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 import torch
 
+from attnspec.oracles.attention.float64 import attention64
+from attnspec.oracles.attention.problem import AttentionProblem
 from attnspec.properties import suites
 from attnspec.properties.alibi_lsh.identity import (NAME, IdentityCase, build_inputs,
-                                                    check_identity, identity_certificate)
+                                                    check_identity, identity_certificate,
+                                                    lse64_error)
 from attnspec.properties.alibi_lsh.suite import ALIBI_LSH, CI, plan
 from attnspec.properties.engine.results import HELD, NOT_APPLICABLE, VIOLATED
 from attnspec.properties.engine.suite import RunOptions
@@ -107,3 +111,21 @@ def test_the_zoos_bugs_are_violated_at_ci(name):
     report = suites.run(bug(name), RunOptions("ci", ("alibi_lsh",), isolation="none"))
     (row,) = report.results
     assert row.status == VIOLATED and row.counterexample.ratio > 2
+
+
+def test_the_float64_weights_rounding_bound_holds_against_mpmath():
+    # the no-lse path merges with attention64's lse; lse64_error must bound its rounding
+    rng = np.random.default_rng(3)
+    q, k = rng.standard_normal((1, 2, 3, 8)) * 3, rng.standard_normal((1, 1, 300, 8)) * 3
+    mask = rng.random((1, 2, 3, 300)) < 0.5
+    problem = AttentionProblem.build(q, k, rng.random((1, 1, 300, 4)), mask=mask)
+    _, lse64, _ = attention64(problem)
+    bound = lse64_error(problem, lse64)
+    with mpmath.workdps(40):
+        for h in range(2):
+            for i in range(3):
+                terms = [mpmath.exp(mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b)
+                                                for a, b in zip(q[0, h, i], k[0, 0, j]))
+                                    / mpmath.sqrt(8)) for j in range(300) if mask[0, h, i, j]]
+                exact = mpmath.log(mpmath.fsum(terms))
+                assert abs(float(lse64[0, h, i] - exact)) <= bound[0, h, i] < 1e-11
