@@ -9,7 +9,9 @@ is computed as plain attention inside each block of each draw (causal inside blo
 ALiBi), block by block (blockwise.py), and the draws merged with log-sum-exp weights; its lse
 log sum_j A_ij Mbar_ij estimates the ALiBi lse log sum_j A_ij P_ij. The expected work per draw
 and head is (D + Dv) 1^T P 1, about 2 (D + Dv) n / m: near linear in n. Without alibi_slopes it
-is plain attention (one block holding everything). On request it returns the per-row
+is plain attention (one block holding everything). Without causal and with Lq > Lk, a query
+row before the first key whose sampled blocks hold no key (an empty estimator) is computed
+exactly. On request it returns the per-row
 certificate of certificate.py, a bound on |y - exact ALiBi attention| (and on the lse) that
 holds for every input, computed from the sampled masks and the inputs in O(n (s log s + D)).
 
