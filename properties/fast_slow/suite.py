@@ -99,6 +99,10 @@ class FastSlowSession(Session):
             return None
         if name != "attention_stationary_law" and not spec.causal:
             return "the kernel declares no causal attention"
+        if name == "attention_stationary_law" and (why := spec.exact_only(
+                "the stationary law is one of exact attention weights, which a certificate on "
+                "each output row does not bound")):
+            return why
         if name == "coupled_layer_gate_zero" and not spec.declares("deterministic"):
             return "the kernel declares itself nondeterministic: two calls may differ in their bits"
         size = HEAD_DIM if name != "attention_stationary_law" else LENGTH
