@@ -4,7 +4,9 @@
     gradients       its backward: dq, dk, dv through autograd (properties/attention/), every effort
     long_contexts   out and lse on 1e4..1e6-key rows (properties/attention/), thorough only
     scaling_limits  the statistical laws of long random contexts (properties/scaling_limits/)
+    mean_field      the mean-field token flows driven by the kernel: a depth test (properties/mean_field/)
     alibi_lsh       a kernel's ALiBi path against its own block-mask path (properties/alibi_lsh/)
+    fast_slow       the fast-slow coupled layer built on the kernel (properties/fast_slow/)
 
 A paper's wing adds its suite here, and nothing to the CLI or the plugin. ``run`` opens every
 chosen suite that has a plan at the effort on one subject (a loaded kernel, or None for the
@@ -138,9 +140,8 @@ def run(subject, options: RunOptions, on_result=None, command: str = "check",
     results, _ = run_sessions(sessions, options.properties, track, options.fail_fast)
     report.results.extend(results)
     report.causes = explained_causes(report.results)
-    if subject is not None and (timing := clock_of(subject.invoker).summary(
-            subject.spec.compiled_per_shape)):
-        report.notes.append(timing)
+    if subject is not None:
+        report.timing = clock_of(subject.invoker).summary(subject.spec.compiled_per_shape) or ""
     if tracking is not None and tracking.baseline is not None:
         from attnspec.properties.engine.baseline import missing_rows
 

@@ -127,6 +127,8 @@ def render_report(report: Report, verbose: bool = False) -> str:
                     + ", ".join(r.known.split(': ', 1)[0] for r in report.fixed_known)
                     + " can be removed")
     lines += ["", f"{summary}  ({report.seconds:.1f} s)"]
+    if report.timing:
+        lines.append(report.timing)
     if any(r.checks or r.false_alarm is not None for r in report.results):
         lines.append("laws: examples are the random contexts drawn; worst err/tol is the test "
                      "statistic over its threshold; each law's false-alarm rate is split over "
@@ -186,6 +188,7 @@ def report_data(report: Report, version: str) -> dict:
         "seconds": report.seconds,
         "violated": report.violated,
         "errored": report.errored,
+        "timing": report.timing,
         "causes": [{"error": c.error, "properties": c.names, "hint": c.hint}
                    for c in report.causes],
         "results": [

@@ -98,6 +98,7 @@ class Report:
     baseline: str | None = None  # the baseline report compared with, if any
     options: dict = field(default_factory=dict)  # how the run was made (for comparing reports)
     causes: list = field(default_factory=list)  # errors several violations share (causes.py)
+    timing: str = ""  # where the subject's time went (first calls on new inputs: compiling)
 
     @property
     def violated(self) -> bool:
