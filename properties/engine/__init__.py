@@ -2,7 +2,8 @@
 
     property    Property (a named claim, when it applies, how a case is drawn and checked),
                 Outcome, Catalogue
-    law         Law (a claim about the distribution of what a source draws), Plan, its check
+    law         Law (a claim about the distribution of what a source draws), Plan, its check,
+                LawSession (a wing's laws on one source, from fixed seeds or --seed)
     statistics  z and KS tests at a stated false-alarm rate, Bonferroni split, Check
     ratio       the one error / tolerance ratio and its rule for NaN and infinity
     invoker     a callable under a time limit, its failures in one line

@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from attnspec.properties.engine.results import ERROR, HELD, NOT_APPLICABLE, VIOLATED, Finding, Result
+from attnspec.properties.engine.results import (ERROR, HELD, NOT_APPLICABLE, NOT_RUN, VIOLATED,
+                                                Finding, Result)
 from attnspec.properties.engine.statistics import Measurement, thresholded
+from attnspec.properties.engine.suite import Session
 
 ALPHA = 1e-6  # a law's false-alarm rate unless it states another
 
@@ -127,3 +129,34 @@ def headline_check(checks):
     pool = ([c for c in checks if not c.held]
             or [c for c in checks if c.kind in ("z", "ks")] or checks)
     return max(pool, key=lambda c: c.ratio)
+
+
+class LawSession(Session):
+    """A wing's laws on one source at one effort: each law's plan for the effort
+    (``plan_of_effort``), from the plans' fixed seeds or a run's ``seed`` (--seed). A source that
+    is a kernel (``source.is_kernel``) is not called again once it hung."""
+
+    def __init__(self, suite: str, laws, source, effort: str, plan_of_effort: dict,
+                 seed: int | None = None):
+        self.suite = suite
+        self.laws = {law.name: law for law in laws}
+        self.source = source
+        self.effort = effort
+        self.plan_of_effort = plan_of_effort
+        self.seed = seed
+
+    def names(self) -> list[str]:
+        return list(self.laws)
+
+    def claim(self, name: str) -> str:
+        return self.laws[name].claim
+
+    def run(self, name: str) -> Result:
+        hung_on = self.source.subject.invoker.hung_on if self.source.is_kernel else None
+        if hung_on is not None:
+            return Result(self.suite, name, self.claim(name), NOT_RUN,
+                          reason=f"the kernel hung earlier (on {hung_on})")
+        result = self.laws[name].check(self.source, self.plan_of_effort[self.effort],
+                                       suite=self.suite, seed=self.seed)
+        result.numbers.setdefault("source", self.source.name)
+        return result

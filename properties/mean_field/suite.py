@@ -11,38 +11,18 @@ quick runs the first case of each ci plan with fewer runs (about a quarter of ci
 from __future__ import annotations
 
 from attnspec.properties.attention.context import isolate
-from attnspec.properties.engine.results import NOT_RUN, Result
-from attnspec.properties.engine.suite import NotApplicable, Session, Suite, run_sessions
+from attnspec.properties.engine.law import LawSession
+from attnspec.properties.engine.results import Result
+from attnspec.properties.engine.suite import NotApplicable, Suite, run_sessions
 from attnspec.properties.mean_field.catalogue import LAWS
 from attnspec.properties.mean_field.source import KernelFlowSource, ReferenceSource
 
 PLAN_OF_EFFORT = {"quick": "quick", "ci": "ci", "thorough": "thorough"}
 
 
-class FlowSession(Session):
-    suite = "mean_field"
-
-    def __init__(self, source, effort: str, seed: int | None = None):
-        self.source = source
-        self.effort = effort
-        self.seed = seed  # --seed: the laws' seeds are drawn from it (engine/law.reseeded)
-        self.laws = {law.name: law for law in LAWS}
-
-    def names(self) -> list[str]:
-        return list(self.laws)
-
-    def claim(self, name: str) -> str:
-        return self.laws[name].claim
-
-    def run(self, name: str) -> Result:
-        hung_on = self.source.subject.invoker.hung_on if self.source.is_kernel else None
-        if hung_on is not None:
-            return Result(self.suite, name, self.claim(name), NOT_RUN,
-                          reason=f"the kernel hung earlier (on {hung_on})")
-        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite,
-                                       seed=self.seed)
-        result.numbers.setdefault("source", self.source.name)
-        return result
+def law_session(source, effort: str, seed: int | None = None) -> LawSession:
+    """The mean_field laws on ``source`` at ``effort`` (engine/law.LawSession)."""
+    return LawSession("mean_field", LAWS, source, effort, PLAN_OF_EFFORT, seed)
 
 
 class FlowSuite(Suite):
@@ -58,18 +38,18 @@ class FlowSuite(Suite):
         return [(law.name, law.claim) for law in LAWS]
 
     def open(self, subject, effort: str, call_timeout: float | None = None,
-             isolation: str | None = None, seed: int | None = None, **_) -> FlowSession:
+             isolation: str | None = None, seed: int | None = None, **_) -> LawSession:
         """A session on ``subject`` (None: the dense reference in float64); ``seed`` (--seed)
         redraws the runs' starts and auxiliary variables."""
         if subject is None:
-            return FlowSession(ReferenceSource(), effort, seed)
+            return law_session(ReferenceSource(), effort, seed)
         if reason := subject.spec.exact_only("the flows' laws are exact identities of exact "
                                              "attention; an approximate kernel's certificate "
                                              "bounds one call, not a flow of hundreds"):
             raise NotApplicable(reason)
         isolate(subject, isolation)
         kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
-        return FlowSession(KernelFlowSource(subject, **kwargs), effort, seed)
+        return law_session(KernelFlowSource(subject, **kwargs), effort, seed)
 
 
 MEAN_FIELD = FlowSuite()
@@ -78,5 +58,5 @@ MEAN_FIELD = FlowSuite()
 def check_flows(source=None, effort: str = "ci", names=None, on_result=None) -> list[Result]:
     """Run the laws (all, or ``names``) on ``source`` (default: the dense reference) at
     ``effort``: the Python form of ``attnspec check KERNEL --suite mean_field``."""
-    results, _ = run_sessions([FlowSession(source or ReferenceSource(), effort)], names, on_result)
+    results, _ = run_sessions([law_session(source or ReferenceSource(), effort)], names, on_result)
     return results

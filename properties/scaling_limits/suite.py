@@ -12,38 +12,18 @@ approximation (its certificate bounds each row, not the laws' statistics).
 from __future__ import annotations
 
 from attnspec.properties.attention.context import isolate
-from attnspec.properties.engine.results import NOT_RUN, Result
-from attnspec.properties.engine.suite import NotApplicable, Session, Suite, run_sessions
+from attnspec.properties.engine.law import LawSession
+from attnspec.properties.engine.results import Result
+from attnspec.properties.engine.suite import NotApplicable, Suite, run_sessions
 from attnspec.properties.scaling_limits.catalogue import LAWS
 from attnspec.properties.scaling_limits.sources import KernelSource, StreamingSource
 
 PLAN_OF_EFFORT = {"quick": "ci", "ci": "ci", "thorough": "thorough"}
 
 
-class LawSession(Session):
-    suite = "scaling_limits"
-
-    def __init__(self, source, effort: str, seed: int | None = None):
-        self.source = source
-        self.effort = effort
-        self.seed = seed  # --seed: the laws' seeds are drawn from it (engine/law.reseeded)
-        self.laws = {law.name: law for law in LAWS}
-
-    def names(self) -> list[str]:
-        return list(self.laws)
-
-    def claim(self, name: str) -> str:
-        return self.laws[name].claim
-
-    def run(self, name: str) -> Result:
-        hung_on = self.source.subject.invoker.hung_on if self.source.is_kernel else None
-        if hung_on is not None:
-            return Result(self.suite, name, self.claim(name), NOT_RUN,
-                          reason=f"the kernel hung earlier (on {hung_on})")
-        result = self.laws[name].check(self.source, PLAN_OF_EFFORT[self.effort], suite=self.suite,
-                                       seed=self.seed)
-        result.numbers.setdefault("source", self.source.name)
-        return result
+def law_session(source, effort: str, seed: int | None = None) -> LawSession:
+    """The scaling_limits laws on ``source`` at ``effort`` (engine/law.LawSession)."""
+    return LawSession("scaling_limits", LAWS, source, effort, PLAN_OF_EFFORT, seed)
 
 
 class LawSuite(Suite):
@@ -64,13 +44,13 @@ class LawSuite(Suite):
         """A session on ``subject`` (None: the streaming Monte Carlo kernel); ``isolation``
         says where a kernel runs, as for the contract's suites (attention/context.isolate)."""
         if subject is None:
-            return LawSession(StreamingSource(), effort, seed)
+            return law_session(StreamingSource(), effort, seed)
         if reason := subject.spec.exact_only("the laws are laws of exact attention, and its "
                                              "certificate bounds each row, not their statistics"):
             raise NotApplicable(reason)
         isolate(subject, isolation)
         kwargs = {} if call_timeout is None else {"timeout_s": call_timeout}
-        return LawSession(KernelSource(subject, **kwargs), effort, seed)
+        return law_session(KernelSource(subject, **kwargs), effort, seed)
 
 
 SCALING_LIMITS = LawSuite()
@@ -81,6 +61,6 @@ def check_laws(source=None, effort: str = "ci", names=None, on_result=None,
     """Run the laws (all, or ``names``) on ``source`` (default: the streaming Monte Carlo
     kernel) at ``effort``, from the fixed seeds or from ``seed``: the Python form of
     ``attnspec laws check [--seed N]``."""
-    results, _ = run_sessions([LawSession(source or StreamingSource(), effort, seed)], names,
+    results, _ = run_sessions([law_session(source or StreamingSource(), effort, seed)], names,
                               on_result)
     return results
