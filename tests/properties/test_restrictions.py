@@ -14,7 +14,7 @@ from attnspec.properties.engine.suite import RunOptions
 from attnspec.properties.loading import load_kernel
 
 KERNELS = Path(__file__).parents[1] / "zoo" / "restricted_kernels.py"
-QUICK = RunOptions("ci", ("attention",), max_examples=12, isolation="none")
+QUICK = RunOptions("ci", ("attention",), max_examples=6, isolation="none")
 
 
 @pytest.mark.parametrize("name", ["causal_square_only", "mask_or_causal"])
