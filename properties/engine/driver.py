@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-import traceback
 
 from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
 from hypothesis import strategies as st
@@ -36,7 +35,7 @@ from hypothesis.errors import Flaky, Unsatisfiable
 from attnspec.properties.engine.invoker import SubjectFailure
 from attnspec.properties.engine.property import Outcome, Property
 from attnspec.properties.engine.results import (ERROR, HELD, INCONCLUSIVE, NOT_APPLICABLE, NOT_RUN,
-                                                VIOLATED, Result)
+                                                VIOLATED, Result, internal_error)
 
 TARGET_CAP = 1e12  # hypothesis.target needs finite observations
 # The seed of every derandomized (ci) search. Hypothesis would otherwise derive it from the
@@ -165,10 +164,7 @@ def run_property(prop: Property, ctx, plan, suite: str = "") -> Result:
         result.status = INCONCLUSIVE
         result.reason = "hypothesis could not draw enough cases where the claim can be tested"
     except Exception as error:  # a bug in attnspec itself: say so, never crash
-        result.status = ERROR
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        result.reason = (f"attnspec itself failed: {type(error).__name__}: {error} "
-                         f"(at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})")
+        result.status, result.reason = ERROR, internal_error(error)
     if hang and result.status == HELD:  # a hang always counts, even if shrinking lost it
         result.status, counterexample = VIOLATED, hang[0]
     if worst:

@@ -10,14 +10,13 @@ property's. Every sampling job of a plan has a fixed seed (``case_seed``: the pl
 from __future__ import annotations
 
 import time
-import traceback
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from attnspec.properties.engine.results import (ERROR, HELD, NOT_APPLICABLE, NOT_RUN, VIOLATED,
-                                                Finding, Result)
+                                                Finding, Result, internal_error)
 from attnspec.properties.engine.statistics import Measurement, thresholded
 from attnspec.properties.engine.suite import Session
 
@@ -104,10 +103,7 @@ class Law:
         except SourceFailure as failure:
             result.status, result.reason = VIOLATED, f"kernel failure: {failure}"
         except Exception as error:  # noqa: BLE001 - a bug in attnspec, reported as such
-            frame = traceback.extract_tb(error.__traceback__)[-1]
-            result.status = ERROR
-            result.reason = (f"attnspec itself failed: {type(error).__name__}: {error} (at "
-                             f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})")
+            result.status, result.reason = ERROR, internal_error(error)
         else:
             result.checks = thresholded(measurements, self.alpha)
             failed = [c for c in result.checks if not c.held]

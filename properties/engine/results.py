@@ -9,6 +9,7 @@ the results of a run; render.py turns it into the table and the JSON every comma
 from __future__ import annotations
 
 import math
+import traceback
 from dataclasses import dataclass, field
 
 from attnspec.properties.engine.statistics import Check
@@ -123,6 +124,13 @@ class Report:
     @property
     def errored(self) -> bool:
         return any(r.status == ERROR for r in self.results)
+
+
+def internal_error(error: BaseException) -> str:
+    """The reason of an ERROR result: attnspec's own exception, with where it was raised."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return (f"attnspec itself failed: {type(error).__name__}: {error} (at "
+            f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})")
 
 
 def ratio_text(x: float) -> str:

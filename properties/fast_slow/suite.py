@@ -24,7 +24,6 @@ about 1 s on the dense reference (measured on the shared 2-core machine).
 from __future__ import annotations
 
 import time
-import traceback
 
 import torch
 from attnspec.kernels.attention.dense import dense_attention
@@ -39,6 +38,7 @@ from attnspec.properties.engine.results import (
     VIOLATED,
     Finding,
     Result,
+    internal_error,
 )
 from attnspec.properties.engine.suite import NotApplicable, Session, Suite, run_sessions
 from attnspec.properties.fast_slow.gate import check_gate
@@ -125,10 +125,7 @@ class FastSlowSession(Session):
         except SubjectFailure as failure:
             result.status, result.reason = VIOLATED, f"kernel failure: {failure}"
         except Exception as error:  # noqa: BLE001 - a bug in attnspec, reported as such
-            frame = traceback.extract_tb(error.__traceback__)[-1]
-            result.status = ERROR
-            result.reason = (f"attnspec itself failed: {type(error).__name__}: {error} (at "
-                             f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})")
+            result.status, result.reason = ERROR, internal_error(error)
         result.seconds = time.perf_counter() - start
         return result
 
