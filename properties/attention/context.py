@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from attnspec.properties.attention.calls import Call, call_attention
 from attnspec.properties.attention.cases import AttentionCase, build_case
 from attnspec.properties.attention.compile_time import clock_of, signature
 from attnspec.properties.attention.conformance import precision_model, with_certificate
+from attnspec.properties.attention.cover import Cell, cell_dtype
 from attnspec.properties.attention.profiles import Profile
 from attnspec.properties.attention.recipe import Recipe
 from attnspec.properties.attention.reproducer import reproducer
@@ -123,10 +124,22 @@ class Context:
         """The devices cases are drawn on: those declared and present."""
         return list(self.subject.devices)
 
-    def draw_case(self, prop, draw) -> tuple[Recipe, str]:
-        dtype = draw(st.sampled_from(self.spec.dtypes), label="dtype")
+    def cover(self, prop) -> tuple[Cell, ...]:
+        """The cells of the plan's cover (attention/cover.py): each is searched, one case,
+        before the random draws."""
+        return self.profile.cover
+
+    def draw_case(self, prop, draw, cell: Cell | None = None) -> tuple[Recipe, str]:
+        """A case of ``prop``: in ``cell`` of the cover (its dtype slot, shape and options) or
+        anywhere within the plan's limits."""
+        limits = self.profile.limits
+        if cell is None:
+            dtype = draw(st.sampled_from(self.spec.dtypes), label="dtype")
+        else:
+            dtype = cell_dtype(self.spec, self.profile.cover.index(cell))
+            limits = replace(limits, cell=cell)
         device = draw(st.sampled_from(self.devices()), label="device")
-        recipe = draw(prop.draw(self.spec, dtype, self.profile.limits), label="recipe")
+        recipe = draw(prop.draw(self.spec, dtype, limits), label="recipe")
         if self.spec.restrictions:  # after the property's own maps, which may add an option
             recipe = Recipe(**within_restrictions(self.spec, asdict(recipe)))
         return recipe, device

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from attnspec.kernels.spec import KEYWORD_CAPABILITY, SCORE_KEYWORDS, KernelSpec
 
+from attnspec.properties.attention.cover import Cell, cell_options, cell_shape, compiled_shape
 from attnspec.properties.attention.recipe import Recipe
 
 PRIMES = (2, 3, 5, 7, 11, 13, 17, 31, 37, 61, 67, 101, 127, 131, 257, 509, 1021)
@@ -38,6 +39,7 @@ class Limits:
     max_scores: int = 2 * 4 * 64 * 64  # cap on B * Hq * Lq * Lk
     long_kv_len: int = 0  # > 0: also draw long rows (decode shapes, Lk up to this)
     long_context: bool = False  # draw only long random contexts (the "long" profile)
+    cell: Cell | None = None  # a cell of the cover (attention/cover.py): its pins, not the caps
 
 
 def lengths(limits: Limits) -> st.SearchStrategy[int]:
@@ -74,21 +76,21 @@ EDGE_LENGTH_PAIRS = ((1, 1), (1, 17), (1, 65), (2, 129), (16, 16), (17, 17), (15
 
 @st.composite
 def edge_shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
-    """A shape from EDGE_LENGTH_PAIRS under the limits: B = 2, Hq = 2 (one kv head under GQA),
-    D = Dv = the largest supported common head dim up to 64."""
+    """A shape from EDGE_LENGTH_PAIRS under the limits, with the one batch, head and head-dim
+    choice of cover.compiled_shape."""
     pairs = [p for p in EDGE_LENGTH_PAIRS if max(p) <= limits.max_len
              and 2 * 2 * p[0] * p[1] <= limits.max_scores] or [(1, 1)]
     q_len, kv_len = draw(st.sampled_from(pairs))
-    dims = [d for d in HEAD_DIMS if d <= min(64, limits.max_head_dim) and spec.supports_head_dim(d)]
-    d = dims[-1] if dims else spec.head_dim_multiple
-    return dict(batch=2, q_heads=2, kv_heads=1 if spec.gqa else 2, q_len=q_len, kv_len=kv_len,
-                head_dim=d, value_dim=d)
+    return dict(compiled_shape(spec, limits.max_head_dim), q_len=q_len, kv_len=kv_len)
 
 
 @st.composite
 def shapes(draw, spec: KernelSpec, limits: Limits) -> dict:
     """B, Hq, Hk, Lq, Lk, D, Dv under the limits, GQA only when declared; from the short list of
-    edge shapes for a kernel that compiles per shape."""
+    edge shapes for a kernel that compiles per shape; the cell's shape in a cell of the
+    cover."""
+    if limits.cell is not None:
+        return cell_shape(limits.cell, spec, limits.max_head_dim)
     if spec.compiled_per_shape:
         return draw(edge_shapes(spec, limits))
     if limits.long_kv_len and draw(st.integers(0, 3)) == 0:
@@ -250,6 +252,8 @@ def recipes(draw, spec: KernelSpec, dtype: str, limits: Limits = Limits(), **fix
     # a compiling kernel recompiles for new strides too: contiguous tensors only
     fields["layout"] = "contiguous" if spec.compiled_per_shape else draw(
         st.sampled_from(["contiguous", "transposed", "offset"]))
+    if limits.cell is not None:  # the cell's options over the drawn ones; a property's over both
+        fields.update(cell_options(limits.cell, spec))
     fields.update(fixed)
     if fields.get("score_shift") and fields.get("scale") == 0.0:
         fields["score_shift"] = 0.0  # a zero scale cannot carry a score shift

@@ -174,7 +174,7 @@ def _run(name: str, properties, max_examples=None):
 
 @pytest.mark.long
 def test_the_honest_kernel_passes_the_contract_and_the_half_certificate_fails_it_at_ci():
-    # 40 examples per property at ci: ~15 s each kernel on 2 shared cores.
+    # the cover and 25 random examples per property at ci.
     honest = _run("honest_certificate", [n for n, _ in suites.SUITES[0].claims()])
     assert all(r.ok for r in honest.values()), {n: r.status for n, r in honest.items() if not r.ok}
     half = _run("certificate_half_size", VALUE_PROPERTIES)

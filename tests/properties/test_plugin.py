@@ -61,8 +61,8 @@ def test_the_options_are_those_of_the_command(tmp_path):
 
 def test_a_buggy_kernel_fails_with_the_report(tmp_path):
     zoo = ROOT / "tests/zoo/buggy_kernels.py"
-    # the ci effort (derandomized): its 40 cases hold an ALiBi one; the quick effort draws
-    # fresh cases, and 15 of them held none in one clean CI run
+    # the ci effort: its cover holds two ALiBi cells (properties/attention/cover.py); the quick
+    # effort draws fresh cases, and 15 of them held none in one clean CI run
     done = pytest_in(tmp_path, "--attnspec-kernel", f"{zoo}:alibi_sign_flipped",
                      "--attnspec-effort", "ci", "-k", "output_matches_oracle")
     assert done.returncode == 1

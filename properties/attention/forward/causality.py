@@ -56,20 +56,28 @@ def applies(spec) -> str | None:
 
 @st.composite
 def draw_hidden_positions(draw, spec, dtype: str, limits: Limits):
-    """A recipe with causal masking or a window on, Lq >= 2 and Lk to 60 x the plan's max_len."""
-    cap = 60 * limits.max_len
-    kv_len = draw(st.sampled_from([n for n in LEAK_KV_LENGTHS if n <= cap]))
-    q_len = draw(st.one_of(st.sampled_from(LEAK_Q_LENGTHS), st.integers(2, 2 * limits.max_len)))
-    q_heads = draw(st.sampled_from([1, 2])) if spec.gqa else 1
-    q_len = max(2, min(q_len, LEAK_MAX_SCORES // (q_heads * kv_len)))
+    """A recipe with causal masking or a window on, Lq >= 2 and Lk to 60 x the plan's max_len;
+    in a cell of the cover, the cell's lengths (Lq at least 2) and shape."""
     modes = (["causal"] if spec.causal else []) + (["window"] if spec.window else [])
     mode = draw(st.sampled_from(modes))
-    if spec.restricted(f"{mode}_needs_equal_lengths"):  # Lq = Lk, under the scores cap
-        kv_len = q_len = next(n for n in LEAK_KV_LENGTHS if n * n * q_heads <= LEAK_MAX_SCORES
-                              and n <= kv_len)
-    fixed = dict(batch=draw(st.integers(1, 2)) if q_len * kv_len * q_heads <= 2**19 else 1,
-                 q_heads=q_heads, kv_heads=1, q_len=q_len, kv_len=kv_len, return_lse=spec.lse,
-                 variant=draw(st.floats(0.0, 1.0, exclude_max=True)))
+    if limits.cell is not None:
+        q_len, kv_len = max(2, limits.cell.q_len), limits.cell.kv_len
+        if spec.restricted(f"{mode}_needs_equal_lengths"):
+            q_len = kv_len
+        fixed = dict(q_len=q_len, kv_len=kv_len)
+    else:
+        cap = 60 * limits.max_len
+        kv_len = draw(st.sampled_from([n for n in LEAK_KV_LENGTHS if n <= cap]))
+        q_len = draw(st.one_of(st.sampled_from(LEAK_Q_LENGTHS), st.integers(2, 2 * limits.max_len)))
+        q_heads = draw(st.sampled_from([1, 2])) if spec.gqa else 1
+        q_len = max(2, min(q_len, LEAK_MAX_SCORES // (q_heads * kv_len)))
+        if spec.restricted(f"{mode}_needs_equal_lengths"):  # Lq = Lk, under the scores cap
+            kv_len = q_len = next(n for n in LEAK_KV_LENGTHS if n * n * q_heads <= LEAK_MAX_SCORES
+                                  and n <= kv_len)
+        fixed = dict(batch=draw(st.integers(1, 2)) if q_len * kv_len * q_heads <= 2**19 else 1,
+                     q_heads=q_heads, kv_heads=1, q_len=q_len, kv_len=kv_len)
+    fixed.update(return_lse=spec.lse, variant=draw(st.floats(0.0, 1.0, exclude_max=True))
+                 if limits.cell is None else limits.cell.variant)
     if mode == "causal":
         fixed["causal"] = True
     else:

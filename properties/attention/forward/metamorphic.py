@@ -41,7 +41,10 @@ from attnspec.properties.engine.ratio import ratio_outcome
 U64 = 2.0**-53  # float64 unit roundoff: the merge below is evaluated in float64
 
 
-def with_variant(strategy):
+def with_variant(strategy, limits):
+    """``strategy``'s recipes with a drawn variant; in a cell of the cover, the cell's."""
+    if limits.cell is not None:
+        return strategy
     return strategy.flatmap(
         lambda r: st.floats(0.0, 1.0, exclude_max=True).map(lambda x: replace(r, variant=x))
     )
@@ -63,7 +66,7 @@ def _position_free(spec, dtype, limits, **fixed):
     "key_value_permutation_equivariance",
     "permuting keys, values and mask columns together leaves out unchanged",
     draw=lambda spec, dtype, limits: with_variant(_position_free(spec, dtype, limits,
-                                                                 return_lse=False)),
+                                                                 return_lse=False), limits),
 )
 def key_value_permutation_equivariance(ctx, recipe, device):
     case = ctx.case(recipe, device)
@@ -98,7 +101,7 @@ def _draw_shift(spec, dtype, limits):
             r = replace(r, head_dim=max(m, r.head_dim - m))
         return replace(r, value_dim=r.head_dim) if spec.dv_equals_d else r
 
-    return with_variant(recipes(spec, dtype, limits).map(fit))
+    return with_variant(recipes(spec, dtype, limits).map(fit), limits)
 
 
 @claim(
@@ -154,7 +157,7 @@ def _draw_split(spec, dtype, limits):
             r = replace(r, mask_density=None, sentinel_trap=False)
         return r
 
-    return with_variant(_position_free(spec, dtype, limits, return_lse=True).map(fit))
+    return with_variant(_position_free(spec, dtype, limits, return_lse=True).map(fit), limits)
 
 
 def _keys(case: AttentionCase, keys: slice) -> AttentionCase:
@@ -223,7 +226,7 @@ def _draw_independence(spec, dtype, limits):
     def fit(r):
         return replace(r, batch=max(2, r.batch), return_lse=False)
 
-    return with_variant(recipes(spec, dtype, limits).map(fit))
+    return with_variant(recipes(spec, dtype, limits).map(fit), limits)
 
 
 def _select(case: AttentionCase, batch: slice, q_heads: slice, kv_heads: slice) -> AttentionCase:
@@ -275,7 +278,8 @@ def batch_and_head_independence(ctx, recipe, device):
     "query_scaling_equals_scale",
     "attention(2^a q, scale=s) equals attention(q, scale=2^a s)",
     applies=requires("scale"),
-    draw=lambda spec, dtype, limits: with_variant(recipes(spec, dtype, limits, return_lse=False)),
+    draw=lambda spec, dtype, limits: with_variant(recipes(spec, dtype, limits, return_lse=False),
+                                                       limits),
 )
 def query_scaling_equals_scale(ctx, recipe, device):
     case = ctx.case(recipe, device)

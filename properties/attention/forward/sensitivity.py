@@ -57,7 +57,7 @@ def _draw(spec, dtype, limits):
             return replace(r, softcap=1.0, logit_scale=max(r.logit_scale, 3.0))
         return replace(r, scale=2.5 / r.head_dim**0.5)
 
-    return with_variant(recipes(spec, dtype, limits)).map(fit)
+    return with_variant(recipes(spec, dtype, limits), limits).map(fit)
 
 
 @claim(

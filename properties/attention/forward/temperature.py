@@ -34,14 +34,16 @@ from attnspec.properties.attention.strategies import recipes
 from attnspec.properties.engine.property import HOLDS, Outcome
 from attnspec.properties.engine.ratio import format_index, worst_element
 
-WEIGHTS_MAX_KEYS = 48  # one-hot values make Dv = Lk: keep it small
+WEIGHTS_MAX_KEYS = 48  # one-hot values make Dv = Lk: keep random draws small (a cell's own
+#                        lengths are kept, to the kernel's max_head_dim)
 _LARGEST_FINITE = {"float16": 65504.0, "bfloat16": 3.3895e38, "float32": 3.4028e38,
                    "float64": 1.7976e308}
 
 
 def _weights_draw(spec, dtype, limits):
     m = spec.head_dim_multiple
-    cap = min(WEIGHTS_MAX_KEYS, spec.max_head_dim or WEIGHTS_MAX_KEYS)
+    keys = WEIGHTS_MAX_KEYS if limits.cell is None else limits.cell.kv_len
+    cap = min(keys, spec.max_head_dim or keys)
 
     def fit(r):
         kv = min(max(r.kv_len, 2), cap)
@@ -49,7 +51,7 @@ def _weights_draw(spec, dtype, limits):
         r = replace(r, kv_len=kv, value_dim=kv, softcap=None, alibi=None, return_lse=False)
         return replace(r, head_dim=kv) if spec.dv_equals_d else r
 
-    return with_variant(recipes(spec, dtype, limits).map(fit))
+    return with_variant(recipes(spec, dtype, limits).map(fit), limits)
 
 
 def _identity_values(case: AttentionCase) -> AttentionCase:
