@@ -76,8 +76,9 @@ def options() -> tuple[Option, ...]:
         Option("seed", "draw every suite's cases and every law's samples from this seed "
                "(default: ci's fixed seeds; quick draws fresh cases, thorough a fresh seed that "
                "the report names, so --seed repeats it)", type=int, metavar="N"),
-        Option("max-examples", "examples per property (overrides the effort's)", type=int,
-               metavar="N"),
+        Option("max-examples", "examples per property (overrides the effort's; in the "
+               "attention and gradients suites at ci and thorough, the random examples that "
+               "follow the cover's 19 planned cells: docs/coverage.md)", type=int, metavar="N"),
         Option("call-timeout", "per-call time limit for the kernel, in seconds (default from "
                "the effort)", type=float, metavar="SECONDS"),
         Option("json", "also write the report as JSON", type=str, metavar="PATH"),

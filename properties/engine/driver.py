@@ -31,7 +31,7 @@ import hashlib
 import math
 import time
 
-from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings, target
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
@@ -141,6 +141,10 @@ class _Search:
 
         @settings(
             max_examples=max_examples,
+            # a cell's one case is hypothesis's simplest there: nothing simpler to shrink to
+            # (its shrink passes would explore other cases in the cell, each as large)
+            phases=tuple(Phase) if cell is None else (Phase.explicit, Phase.reuse,
+                                                      Phase.generate),
             # (the pinned seed below holds; a --seed holds instead of derandomization)
             derandomize=plan.derandomize and database is None and getattr(plan, "seed", None) is None,
             deadline=None,

@@ -180,12 +180,13 @@ def test_an_unwritable_output_is_refused_before_the_run(capsys, tmp_path):
 
 
 def test_the_example_database_replays_a_counterexample_first(capsys, tmp_path):
-    """window_off_by_one fails only on a case with a sliding window: one ci example (the
-    search's first, simplest case) misses it; with the database of a run that found it, one
-    example is enough, because the saved counterexample is replayed first."""
+    """no_max_subtraction fails only on large logits: one ci example (the cover's cells and
+    the random search's first case are all drawn at their simplest values, logits ~N(0, 1))
+    misses it; with the database of a run that found it, one example is enough, because the
+    saved counterexample is replayed first."""
     db = tmp_path / "db"
     one = ["--property", "output_matches_oracle", "--max-examples", "1"]
-    kernel = f"{ZOO}:window_off_by_one"
+    kernel = f"{ZOO}:no_max_subtraction"
     assert main(["check", kernel, "--effort", "ci", *one]) == 0
     assert main(["check", kernel, "--effort", "ci", "--property", "output_matches_oracle",
                  "--database", str(db)]) == 1

@@ -243,8 +243,8 @@ def reads_one_token_ahead(q, k, v, **kw):
 def long_path_reads_its_diagonal_tile(q, k, v, **kw):
     """From 1024 keys on, a long-context path decides causality per 128-key tile (a tile is
     read when its first key is visible), so each row also reads the rest of its diagonal tile:
-    up to 127 future tokens. The oracle comparisons' shapes (at most 70 keys at ci) never take
-    that path; caught by no_future_leak, which draws rows of 1021..4099 keys."""
+    up to 127 future tokens. The oracle comparisons' shapes (at most 511 keys at ci) never
+    take that path; caught by no_future_leak, which draws rows of 1021..4099 keys."""
     return _dense(q, k, v, causal_tile=128 if k.shape[2] >= 1024 else 0, **kw)
 
 
@@ -435,6 +435,48 @@ def nan_for_long_rows(q, k, v, **kw):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Past the first tile: rows of up to one 64-key tile take a one-tile path, longer rows a tile
+# loop. Before the cover (properties/attention/cover.py), ci drew no key length past 69 in an
+# oracle comparison and none past 128 in the determinism check, and all three passed.
+
+TILE = 64
+
+
+@declare()
+def drops_tail_tile_past_one_tile(q, k, v, **kw):
+    """Rows of more than 64 keys loop over Lk // 64 tiles (floor, not ceil): the last partial
+    tile is never read. Caught by output_matches_oracle at the cover's Lk = 65, 127, 129..."""
+    if k.shape[2] <= TILE:
+        return _dense(q, k, v, **kw)
+    return _tiled(q, k, v, block=TILE, drop_tail=True, **kw)
+
+
+@declare()
+def unmasked_tail_padding(q, k, v, *, causal=False, return_lse=False, **kw):
+    """Rows of more than 64 keys load the last partial tile padded with zero keys and values
+    and do not mask the padding (a Triton load with other=0 and no j < Lk test): each padded
+    key scores 0 and adds e^0 to the normaliser. The causal test happens to hide it. Caught by
+    output_matches_oracle at the cover's Lk = 65, 127, 129..."""
+    out, lse = _dense(q, k, v, causal=causal, return_lse=True, **kw)
+    pad = -k.shape[2] % TILE
+    if k.shape[2] > TILE and pad and not causal:
+        wrong = torch.logaddexp(lse, torch.full_like(lse, math.log(pad)))
+        out = (out.to(lse.dtype) * torch.exp(lse - wrong)[..., None]).to(q.dtype)
+        lse = wrong
+    return (out, lse) if return_lse else out
+
+
+@declare()
+def nondeterministic_past_two_tiles(q, k, v, **kw):
+    """Rows of more than 128 keys are split across workers at a point that depends on a race
+    (nondeterministic_split); shorter rows are deterministic. Caught by deterministic at the
+    cover's Lk = 129, 255, 257, 383, 511."""
+    if k.shape[2] <= 2 * TILE:
+        return _dense(q, k, v, **kw)
+    return nondeterministic_split(q, k, v, **kw)
+
+
 ZOO = [
     no_max_subtraction, half_precision_accumulation, bf16_running_output,
     bf16_kernel_bf16_running_output, missing_rescale,
@@ -445,6 +487,7 @@ ZOO = [
     ignores_scale, gqa_modulo_heads, assumes_contiguous, assumes_dv_equals_d,
     output_in_float32, lse_in_base_two, batch_shares_row_max, scales_q_in_place,
     nondeterministic_split, raises_on_odd_lengths, hangs_on_decode, nan_for_long_rows,
+    drops_tail_tile_past_one_tile, unmasked_tail_padding, nondeterministic_past_two_tiles,
 ]
 
 
