@@ -96,11 +96,13 @@ def test_built_ins_run_in_process_by_default_and_kernels_of_your_own_isolated():
 
 
 def test_a_correct_kernel_gets_the_same_verdicts_with_and_without_isolation():
-    # derandomized (ci) searches draw the same cases in both modes, so even the worst ratios
-    # agree: what comes back from the worker is bitwise what the kernel computed there
+    # searches under one seed draw the same cases in both modes, so even the worst ratios
+    # agree: what comes back from the worker is bitwise what the kernel computed there (quick:
+    # the cover's 19 cells per property at ci would add nothing to what this test shows)
     reports = {}
     for mode in ("none", "process"):
-        options = RunOptions("ci", ("attention", "gradients"), max_examples=4, isolation=mode)
+        options = RunOptions("quick", ("attention", "gradients"), max_examples=4, seed=7,
+                             isolation=mode)
         reports[mode] = suites.run(load_kernel("reference-dense"), options)
     seen = {mode: [(r.suite, r.name, r.status, r.examples, r.worst and r.worst.ratio)
                    for r in report.results] for mode, report in reports.items()}
