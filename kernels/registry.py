@@ -65,9 +65,14 @@ def _flex(compiled: bool):
         # FlexAttention has no backward on CPU (NotImplementedError, torch 2.13): its backward
         # is declared, and checked, on CUDA alone.
         cuda = "cuda" in present_devices()
+        # Compiled, Flex on CPU takes float32, float16 and bfloat16 only and returns no LSE
+        # (NotImplementedError from inductor's CPU lowering, torch 2.13: "torch.compile on CPU
+        # only supports inference"); the CPU is always among the devices, so the compiled
+        # kernel declares neither (docs/findings.md 10: the cover's dtype cells found both).
         spec = KernelSpec(
-            dtypes=ALL_DTYPES, devices=present_devices(), causal="bottom_right", alibi=True, mask=True,
-            gqa=True, window=True, softcap=True, lse=True, backward=cuda,
+            dtypes=ALL_DTYPES if not compiled else ("float16", "bfloat16", "float32"),
+            devices=present_devices(), causal="bottom_right", alibi=True, mask=True,
+            gqa=True, window=True, softcap=True, lse=not compiled, backward=cuda,
             backward_devices=("cuda",) if cuda else None,
         )
         return make_flex_kernel(spec, compiled=compiled)

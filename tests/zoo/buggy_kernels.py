@@ -436,31 +436,32 @@ def nan_for_long_rows(q, k, v, **kw):
 
 
 # ---------------------------------------------------------------------------------------------
-# Past the first tile: rows of up to one 64-key tile take a one-tile path, longer rows a tile
-# loop. Before the cover (properties/attention/cover.py), ci drew no key length past 69 in an
-# oracle comparison and none past 128 in the determinism check, and all three passed.
+# Past the short path: rows of up to 128 keys take a one-tile path (a "short sequence" kernel
+# with BLOCK_N = 128), longer rows a loop over 64-key tiles. Before the cover
+# (properties/attention/cover.py), ci drew no key length past 69 in an oracle comparison and
+# none past 128 in the determinism check: all three passed it (docs/coverage.md).
 
-TILE = 64
+SHORT_PATH, TILE = 128, 64
 
 
 @declare()
-def drops_tail_tile_past_one_tile(q, k, v, **kw):
-    """Rows of more than 64 keys loop over Lk // 64 tiles (floor, not ceil): the last partial
-    tile is never read. Caught by output_matches_oracle at the cover's Lk = 65, 127, 129..."""
-    if k.shape[2] <= TILE:
+def drops_tail_tile_past_the_short_path(q, k, v, **kw):
+    """Rows of more than 128 keys loop over Lk // 64 tiles (floor, not ceil): the last partial
+    tile is never read. Caught by output_matches_oracle at the cover's Lk = 129, 255, 257..."""
+    if k.shape[2] <= SHORT_PATH:
         return _dense(q, k, v, **kw)
     return _tiled(q, k, v, block=TILE, drop_tail=True, **kw)
 
 
 @declare()
 def unmasked_tail_padding(q, k, v, *, causal=False, return_lse=False, **kw):
-    """Rows of more than 64 keys load the last partial tile padded with zero keys and values
-    and do not mask the padding (a Triton load with other=0 and no j < Lk test): each padded
-    key scores 0 and adds e^0 to the normaliser. The causal test happens to hide it. Caught by
-    output_matches_oracle at the cover's Lk = 65, 127, 129..."""
+    """Rows of more than 128 keys load the last partial 64-key tile padded with zero keys and
+    values and do not mask the padding (a Triton load with other=0 and no j < Lk test): each
+    padded key scores 0 and adds e^0 to the normaliser. The causal test happens to hide it.
+    Caught by output_matches_oracle at the cover's Lk = 129, 255, 257..."""
     out, lse = _dense(q, k, v, causal=causal, return_lse=True, **kw)
     pad = -k.shape[2] % TILE
-    if k.shape[2] > TILE and pad and not causal:
+    if k.shape[2] > SHORT_PATH and pad and not causal:
         wrong = torch.logaddexp(lse, torch.full_like(lse, math.log(pad)))
         out = (out.to(lse.dtype) * torch.exp(lse - wrong)[..., None]).to(q.dtype)
         lse = wrong
@@ -468,11 +469,11 @@ def unmasked_tail_padding(q, k, v, *, causal=False, return_lse=False, **kw):
 
 
 @declare()
-def nondeterministic_past_two_tiles(q, k, v, **kw):
+def nondeterministic_past_the_short_path(q, k, v, **kw):
     """Rows of more than 128 keys are split across workers at a point that depends on a race
     (nondeterministic_split); shorter rows are deterministic. Caught by deterministic at the
     cover's Lk = 129, 255, 257, 383, 511."""
-    if k.shape[2] <= 2 * TILE:
+    if k.shape[2] <= SHORT_PATH:
         return _dense(q, k, v, **kw)
     return nondeterministic_split(q, k, v, **kw)
 
@@ -487,7 +488,8 @@ ZOO = [
     ignores_scale, gqa_modulo_heads, assumes_contiguous, assumes_dv_equals_d,
     output_in_float32, lse_in_base_two, batch_shares_row_max, scales_q_in_place,
     nondeterministic_split, raises_on_odd_lengths, hangs_on_decode, nan_for_long_rows,
-    drops_tail_tile_past_one_tile, unmasked_tail_padding, nondeterministic_past_two_tiles,
+    drops_tail_tile_past_the_short_path, unmasked_tail_padding,
+    nondeterministic_past_the_short_path,
 ]
 
 
