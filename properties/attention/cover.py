@@ -4,9 +4,9 @@ Hypothesis's derandomized search starts from the simplest case and stays near it
 a kernel declaring every feature, a ci run before the cover drew, in every property that
 compares values (no_future_leak aside), no key length past 69 and no query length past 67,
 decode rows to at most 69 keys, 2-4 of the 14 tile-edge key lengths, a negative scale in at
-most one case in 40, and in one property 35 of 40 cases in one dtype. A kernel that drops or
-mis-masks the last partial tile of a 64-key loop passed. The cover fixes that by plan rather
-than by chance: the driver (engine/driver.py) runs one search of one example per cell before
+most one case in 40, and 19-33 of 40 cases in one dtype (1-4 in another). A kernel whose tail
+tile goes wrong only past 128 keys passed (tests/zoo/buggy_kernels.py, "Past the short
+path"). The cover fixes that by plan rather than by chance: the driver (engine/driver.py) runs one search of one example per cell before
 the random search, and a search of one example checks hypothesis's simplest case, which for a
 cell is its pins with every other field at its simplest (N(0, 1) values from seed 0, no other
 option). docs/coverage.md lists what each property draws from it (attention/coverage.py
@@ -16,7 +16,8 @@ Each cell pins:
 - the lengths: every tile edge t - 1, t, t + 1, 2t - 1, 2t + 1 of tiles of 16, 32, 64 and 128
   rows (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 257) once as Lq and once as Lk,
   decode rows of 257, 383 and 511 keys, Lq < Lk, Lq > Lk and Lq = Lk;
-- the batch and heads (B = 2 and two query heads where a mask must differ by both);
+- the batch and heads (one head unless the cell is about heads: B = 2 and two query heads
+  where a mask must differ by both, GQA groups, ALiBi's per-head slopes);
 - D and Dv (non-multiples of 8 too; Dv != D where the kernel allows it);
 - a dtype slot: cell i takes the (i mod n)-th of the n declared dtypes, so each dtype gets
   len(COVER) / n cells (to within one);
