@@ -56,18 +56,17 @@ class Cell:
     variant: float = 0.0  # the transform parameter of a metamorphic property (spread_variants)
 
     @property
+    def pins(self) -> str:
+        """What the cell pins besides its shape, e.g. "causal mask=full" ("" for none)."""
+        parts = ["causal"] if self.causal else []
+        parts += [f"{name}={getattr(self, name)}" for name in
+                  ("mask", "window", "alibi", "softcap", "scale") if getattr(self, name) is not None]
+        return " ".join(parts + ([self.layout] if self.layout != "contiguous" else []))
+
+    @property
     def label(self) -> str:
-        """A short name: the lengths and what the cell pins, e.g. "32x64 causal mask=full"."""
-        parts = [f"{self.q_len}x{self.kv_len}"]
-        for name in ("causal",):
-            if getattr(self, name):
-                parts.append(name)
-        for name in ("mask", "window", "alibi", "softcap", "scale"):
-            if getattr(self, name) is not None:
-                parts.append(f"{name}={getattr(self, name)}")
-        if self.layout != "contiguous":
-            parts.append(self.layout)
-        return " ".join(parts)
+        """A short name: the lengths and what the cell pins, e.g. "32x127 causal mask=full"."""
+        return f"{self.q_len}x{self.kv_len} {self.pins}".rstrip()
 
     def __str__(self) -> str:
         return self.label

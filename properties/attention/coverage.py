@@ -62,9 +62,9 @@ def cover_cases(effort: str = "ci") -> dict[str, list[tuple[Cell, Recipe]]]:
     subject = load_kernel(EVERY_FEATURE)
     out: dict[str, list[tuple[Cell, Recipe]]] = {}
     for suite in (CONTRACT, GRADIENTS):
-        plan = suite.plans[effort]
+        plan, context = suite.plans[effort], recording(suite.context)
         for prop in suite.properties:
-            ctx = recording(suite.context)(subject, plan)
+            ctx = context(subject, plan)
             run_property(prop, ctx, plan.adjusted(max_examples=1), suite.name)
             out[prop.name] = ctx.drawn
     return out
@@ -122,12 +122,8 @@ def cell_table() -> str:
     lines = ["| cell | Lq | Lk | B | Hq | q heads per kv head (gqa) | D | Dv | pins |",
              "|---|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(COVER):
-        pins = [f"{n}={getattr(c, n)}" for n in ("scale", "mask", "window", "alibi", "softcap")
-                if getattr(c, n) is not None] + (["causal"] if c.causal else []) + (
-            [c.layout] if c.layout != "contiguous" else [])
         lines.append(f"| {i} | {c.q_len} | {c.kv_len} | {c.batch} | {c.q_heads} | {c.group} | "
-                     f"{c.head_dim} | {c.value_dim or c.head_dim} | "
-                     f"{', '.join(pins) or 'none'} |")
+                     f"{c.head_dim} | {c.value_dim or c.head_dim} | {c.pins or 'none'} |")
     return "\n".join(lines)
 
 

@@ -129,13 +129,14 @@ class _Search:
         self.worst: list = []  # [(case, outcome)] of the largest ratio so far
         self.calls_after_failure = 0
         self.counterexample = None
+        self.database = _database(plan)  # one for every search of the property
 
     def run(self, cell, max_examples: int) -> bool:
         """One search of ``max_examples`` cases (in ``cell`` of the cover, or anywhere for
         None); False when it ended the property's run (a violation, an error, too few
         cases)."""
         prop, ctx, plan, result = self.prop, self.ctx, self.plan, self.result
-        database = _database(plan)
+        database = self.database
         draw_case = ctx.draw_case if cell is None else (
             lambda prop, draw: ctx.draw_case(prop, draw, cell))
 
